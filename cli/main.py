@@ -1,0 +1,157 @@
+"""Entry point: `cmail-console [options] [<module> <verb> [args…]]`.
+
+With no module the Textual console opens. With a module it behaves like cmail's
+`cmail-admin-<module>` tools: same verbs, same argument order, options anywhere on the line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from cli.context import Context
+from core.access import Session
+from core.db import Database, resolve_path
+from core.errors import CmailError, Invalid
+from core.session import login
+
+# Module name → the cli module that implements its verbs (imported only when used).
+MODULES = {
+    "user": "cli.user",
+    "address": "cli.address",
+    "smtpd": "cli.smtpd",
+    "popd": "cli.popd",
+    "permissions": "cli.permissions",
+    "mailbox": "cli.mailbox",
+}
+# Commands that are one verb by themselves: name → (cli module, function).
+COMMANDS = {
+    "init": ("cli.admin", "init"),
+    "demo": ("cli.admin", "demo"),
+    "lint": ("cli.routing", "lint"),
+}
+PASSWORD_ENV = "CMAIL_CONSOLE_PASSWORD"
+
+USAGE = """usage: cmail-console [-d PATH] [--json] [--login USER] [<module> <verb> [args…]]
+
+Without a module, opens the console (the Textual UI).
+
+modules (the verbs of cmail's cmail-admin-<module> tools):
+  user, address, smtpd, popd, permissions, mailbox
+commands:
+  init PATH          create an empty cmail master database (schema v9)
+  demo PATH          create a demo database if absent and print its logins
+  lint               report problems in the whole configuration
+
+options (anywhere on the line; `--` ends them):
+  -d, --dbpath PATH  master database (else $CMAIL_MASTER_DB, else /etc/cmail/databases/master.db3)
+  --json             machine-readable output
+  --login USER       act with USER's rights (password from $CMAIL_CONSOLE_PASSWORD or a prompt)
+  -v N               verbosity (accepted for cmail-admin compatibility)
+  -h, --help         this text, or a module's verbs with `<module> --help`"""
+
+
+@dataclass
+class Options:
+    dbpath: str | None = None
+    json: bool = False
+    login: str | None = None
+    help: bool = False
+    words: list[str] = field(default_factory=list)
+
+
+_VALUED = {"-d": "dbpath", "--dbpath": "dbpath", "--login": "login", "-v": None,
+           "--verbosity": None}
+
+
+def parse(argv: Sequence[str]) -> Options:
+    """cmail-admin's rule: any token equal to an option name is that option, wherever it is."""
+    options = Options()
+    tokens = list(argv)
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token == "--":
+            options.words.extend(tokens[index + 1:])
+            break
+        if token in _VALUED:
+            if index + 1 >= len(tokens):
+                raise Invalid("arguments", f"The option {token} needs a value.")
+            name = _VALUED[token]
+            if name is not None:
+                setattr(options, name, tokens[index + 1])
+            index += 2
+            continue
+        if token == "--json":
+            options.json = True
+        elif token in ("-h", "--help"):
+            options.help = True
+        else:
+            options.words.append(token)
+        index += 1
+    return options
+
+
+def _session(options: Options, db: Database, ctx: Context) -> Session:
+    if options.login is None:
+        return Session.system()
+    password = os.environ.get(PASSWORD_ENV)
+    if password is None:
+        password = ctx.prompt(f"Password for {options.login}: ")
+    return login(db, options.login, password)
+
+
+def run(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = None,
+        prompt=None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        options = parse(argv)
+        path = resolve_path(options.dbpath)
+        ctx = Context(open_db=lambda: Database(path), json=options.json, out=out, err=err)
+        if prompt is not None:
+            ctx.prompt = prompt
+        if not options.words:
+            if options.help:
+                out.write(USAGE + "\n")
+                return 0
+            from tui.app import run_console  # the UI loads only when it is wanted
+
+            return run_console(path, login_as=options.login)
+        name, rest = options.words[0], options.words[1:]
+        if name == "help":
+            out.write(USAGE + "\n")
+            return 0
+        if name in COMMANDS:
+            module_name, function = COMMANDS[name]
+            handler = getattr(importlib.import_module(module_name), function)
+            if options.login is not None:
+                ctx.session = _session(options, ctx.db, ctx)
+            return handler(ctx, rest)
+        if name not in MODULES:
+            raise Invalid("module", f"Unknown module {name!r}; known: {', '.join(MODULES)}.")
+        module = importlib.import_module(MODULES[name])
+        if options.help or not rest:
+            out.write(module.USAGE + "\n")
+            return 0 if options.help else 1
+        verb, args = rest[0], rest[1:]
+        if verb not in module.VERBS:
+            raise Invalid("verb", f"Unknown {name} verb {verb!r}; known: {', '.join(module.VERBS)}.")
+        ctx.db  # open (and check) the database before a verb prints anything
+        if options.login is not None:
+            ctx.session = _session(options, ctx.db, ctx)
+        return module.VERBS[verb](ctx, args)
+    except CmailError as error:
+        err.write(f"cmail-console: {error}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        err.write("cmail-console: interrupted; nothing more was changed.\n")
+        return 130
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))

@@ -1,0 +1,240 @@
+"""Opening a cmail master database and running short units of work on it.
+
+cmail's daemons keep the same file open and wait up to 500 s for its lock, so every write here is
+one short IMMEDIATE transaction, and every failure of SQLite becomes one CmailError sentence.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from urllib.parse import quote
+
+import peewee
+
+from core.errors import Busy, CmailError, Conflict, ReadOnly, SchemaError, StorageError
+
+DEFAULT_PATH = "/etc/cmail/databases/master.db3"
+PATH_ENV = "CMAIL_MASTER_DB"
+TIMEOUT_ENV = "CMAIL_CONSOLE_BUSY_TIMEOUT"
+SCHEMA_VERSION = 9
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Tables and columns whose presence tells a v9 master database from older layouts (reference §1.5).
+FINGERPRINT = {
+    "users": {"user_name", "user_authdata", "user_database", "user_alias"},
+    "addresses": {"address_expression", "address_order", "address_router", "address_route"},
+    "smtpd": {"smtpd_user", "smtpd_router", "smtpd_route"},
+    "popd": {"pop_user", "pop_lock"},
+    "api_access": {"api_user", "api_permission"},
+    "api_user_delegates": {"api_user", "api_delegate"},
+    "api_address_delegates": {"api_user", "api_expression"},
+    "mailbox": {"mail_id", "mail_user", "mail_read", "mail_envelopeto", "mail_envelopefrom"},
+}
+
+# Every model binds to this proxy; Database.open points it at the real file.
+proxy = peewee.DatabaseProxy()
+
+
+def resolve_path(option: str | None, environ: dict[str, str] | None = None) -> str:
+    """The path as cmail's own tools resolve it: -d, then $CMAIL_MASTER_DB, then the default."""
+    environ = os.environ if environ is None else environ
+    return option or environ.get(PATH_ENV) or DEFAULT_PATH
+
+
+def busy_timeout(environ: dict[str, str] | None = None) -> float:
+    """Seconds a write waits for the daemons' lock before giving up (default 5)."""
+    environ = os.environ if environ is None else environ
+    try:
+        return max(0.0, float(environ.get(TIMEOUT_ENV, "5")))
+    except ValueError:
+        return 5.0
+
+
+def check_file(path: str) -> None:
+    """Refuse, with the reason, a path that cannot be a SQLite database before SQLite sees it."""
+    if not os.path.exists(path):
+        raise SchemaError(
+            f"No database at {path}: the file does not exist "
+            f"(create one with `cmail-console init {path}`, or name another with -d PATH)."
+        )
+    if os.path.isdir(path):
+        raise SchemaError(f"{path} is a directory, not a cmail master database.")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except PermissionError:
+        raise SchemaError(f"{path} cannot be read: permission denied.") from None
+    except OSError as error:
+        raise SchemaError(f"{path} cannot be read: {error.strerror}.") from None
+    if head != SQLITE_MAGIC:
+        raise SchemaError(f"{path} is not an SQLite database.")
+
+
+def is_writable(path: str) -> bool:
+    """SQLite needs the file and its directory (for the journal) to be writable."""
+    return os.access(path, os.W_OK) and os.access(os.path.dirname(path) or ".", os.W_OK)
+
+
+def translate(error: Exception) -> CmailError:
+    """Turn a SQLite or peewee failure into the one sentence the user sees."""
+    text = str(error)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return Busy("The database is busy (a cmail daemon holds its lock); nothing was changed.")
+    if "readonly" in lowered or "read-only" in lowered:
+        return ReadOnly("The database file is read-only for you; nothing was changed.")
+    if "disk is full" in lowered or ("full" in lowered and "database" in lowered):
+        return StorageError("The disk holding the database is full; nothing was changed.")
+    if "disk i/o" in lowered:
+        return StorageError("The disk reported an I/O error; nothing was changed.")
+    if "not a database" in lowered or "malformed" in lowered or "no such table" in lowered:
+        return SchemaError(f"The database file is damaged or was replaced ({text}).")
+    if "unable to open" in lowered:
+        return StorageError("The database file can no longer be opened; nothing was changed.")
+    if isinstance(error, peewee.IntegrityError | sqlite3.IntegrityError):
+        return Conflict(f"The change conflicts with existing data ({text}); nothing was changed.")
+    return StorageError(f"The database refused the operation ({text}); nothing was changed.")
+
+
+class Database:
+    """An open cmail master database. `read()` and `write()` are the only ways to touch it."""
+
+    def __init__(self, path: str, *, timeout: float | None = None) -> None:
+        self.path = os.path.abspath(path)
+        check_file(self.path)
+        self.read_only = not is_writable(self.path)
+        self._local = threading.local()
+        target = f"file:{quote(self.path)}?mode={'ro' if self.read_only else 'rw'}"
+        self.pw = peewee.SqliteDatabase(
+            target,
+            uri=True,
+            pragmas={"foreign_keys": 1},
+            timeout=busy_timeout() if timeout is None else timeout,
+            autoconnect=False,
+            check_same_thread=False,
+        )
+        proxy.initialize(self.pw)
+        with self.read():
+            self._check_schema()
+
+    @contextmanager
+    def _connection(self) -> Iterator[peewee.SqliteDatabase]:
+        """Open a connection for the outermost unit of this thread and close it afterwards,
+        so a file replaced on disk is noticed by the next unit instead of never."""
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            try:
+                self.pw.connect(reuse_if_open=True)
+            except (peewee.PeeweeException, sqlite3.Error) as error:
+                raise translate(error) from None
+        self._local.depth = depth + 1
+        try:
+            yield self.pw
+        finally:
+            self._local.depth = depth
+            if depth == 0:
+                self.pw.close()
+
+    @contextmanager
+    def read(self) -> Iterator[peewee.SqliteDatabase]:
+        """A consistent snapshot for reading: one deferred transaction."""
+        with self._connection() as pw:
+            try:
+                with pw.atomic():
+                    yield pw
+            except CmailError:
+                raise
+            except (peewee.PeeweeException, sqlite3.Error) as error:
+                raise translate(error) from None
+
+    @contextmanager
+    def write(self) -> Iterator[peewee.SqliteDatabase]:
+        """One IMMEDIATE transaction: the write lock is taken first, so a read-modify-write
+        inside it cannot lose an update made by a daemon in between. All or nothing."""
+        if self.read_only:
+            raise ReadOnly(f"{self.path} is read-only for you; nothing was changed.")
+        with self._connection() as pw:
+            try:
+                if pw.in_transaction():
+                    with pw.atomic():
+                        yield pw
+                else:
+                    with pw.atomic(lock_type="IMMEDIATE"):
+                        yield pw
+            except CmailError:
+                raise
+            except (peewee.PeeweeException, sqlite3.Error) as error:
+                raise translate(error) from None
+
+    def _check_schema(self) -> None:
+        rows = self.pw.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+        ).fetchall()
+        tables = {name for (name,) in rows}
+        if "meta" not in tables:
+            raise SchemaError(f"{self.path} is not a cmail master database (it has no meta table).")
+        row = self.pw.execute_sql("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            raise SchemaError(f"{self.path} has no schema_version in its meta table.")
+        version = parse_version(row[0])
+        if version != SCHEMA_VERSION:
+            shown = "unreadable" if version is None else str(version)
+            raise SchemaError(
+                f"{self.path} is at cmail schema version {shown}; this console needs version 9."
+            )
+        for table, columns in FINGERPRINT.items():
+            if table not in tables:
+                raise SchemaError(
+                    f"{self.path} is not a cmail v9 master database (no {table} table)."
+                )
+            have = {r[1] for r in self.pw.execute_sql(f"PRAGMA table_info({table})").fetchall()}
+            missing = sorted(columns - have)
+            if missing:
+                raise SchemaError(
+                    f"{self.path} is not a cmail v9 master database "
+                    f"({table} lacks {', '.join(missing)})."
+                )
+
+
+def parse_version(value: object) -> int | None:
+    """The daemons read the version with strtoul: only the leading digits count ('9abc' is 9)."""
+    digits = ""
+    for char in str(value if value is not None else "").lstrip():
+        if not char.isdigit() or not char.isascii():
+            break
+        digits += char
+    return int(digits) if digits else None
+
+
+def _create(path: str, script: str) -> None:
+    if os.path.exists(path):
+        raise SchemaError(f"{path} already exists; refusing to overwrite it.")
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise SchemaError(f"Cannot create {path}: the directory {parent} does not exist.")
+    sql = resources.files("core").joinpath(script).read_text(encoding="utf-8")
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            connection.executescript("BEGIN;" + sql + "COMMIT;")
+    except sqlite3.Error as error:
+        connection.close()
+        os.unlink(path)
+        raise translate(error) from None
+    connection.close()
+
+
+def create_master(path: str) -> None:
+    """Create a new, empty master database equivalent to cmail's v9 installer."""
+    _create(path, "schema.sql")
+
+
+def create_userdb(path: str) -> None:
+    """Create a new, empty cmail user database (a mailbox table and its meta row)."""
+    _create(path, "userdb.sql")
