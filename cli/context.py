@@ -46,8 +46,15 @@ class Context:
     def report(self, change: Change) -> int:
         """Print a write's outcome: its sentence on stdout, warnings on stderr."""
         if self.json:
-            emit_json(self.out, {"ok": True, "message": change.message,
-                                 "warnings": list(change.warnings), **change.data})
+            emit_json(
+                self.out,
+                {
+                    "ok": True,
+                    "message": change.message,
+                    "warnings": list(change.warnings),
+                    **change.data,
+                },
+            )
         else:
             self.out.write(change.message + "\n")
             for warning in change.warnings:

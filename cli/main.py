@@ -64,8 +64,13 @@ class Options:
     words: list[str] = field(default_factory=list)
 
 
-_VALUED = {"-d": "dbpath", "--dbpath": "dbpath", "--login": "login", "-v": None,
-           "--verbosity": None}
+_VALUED = {
+    "-d": "dbpath",
+    "--dbpath": "dbpath",
+    "--login": "login",
+    "-v": None,
+    "--verbosity": None,
+}
 
 
 def parse(argv: Sequence[str]) -> Options:
@@ -76,7 +81,7 @@ def parse(argv: Sequence[str]) -> Options:
     while index < len(tokens):
         token = tokens[index]
         if token == "--":
-            options.words.extend(tokens[index + 1:])
+            options.words.extend(tokens[index + 1 :])
             break
         if token in _VALUED:
             if index + 1 >= len(tokens):
@@ -105,8 +110,9 @@ def _session(options: Options, db: Database, ctx: Context) -> Session:
     return login(db, options.login, password)
 
 
-def run(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = None,
-        prompt=None) -> int:
+def run(
+    argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = None, prompt=None
+) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -140,8 +146,10 @@ def run(argv: Sequence[str], out: TextIO | None = None, err: TextIO | None = Non
             return 0 if options.help else 1
         verb, args = rest[0], rest[1:]
         if verb not in module.VERBS:
-            raise Invalid("verb", f"Unknown {name} verb {verb!r}; known: {', '.join(module.VERBS)}.")
-        ctx.db  # open (and check) the database before a verb prints anything
+            raise Invalid(
+                "verb", f"Unknown {name} verb {verb!r}; known: {', '.join(module.VERBS)}."
+            )
+        _ = ctx.db  # open and check the database before a verb prints anything
         if options.login is not None:
             ctx.session = _session(options, ctx.db, ctx)
         return module.VERBS[verb](ctx, args)

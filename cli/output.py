@@ -16,16 +16,22 @@ def printable(value: object) -> str:
     text = str(value)
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
-def table(out: TextIO, columns: Sequence[tuple[str, int]], rows: Iterable[Sequence[object]]) -> None:
+def table(
+    out: TextIO, columns: Sequence[tuple[str, int]], rows: Iterable[Sequence[object]]
+) -> None:
     """cmail-admin's layout: right-aligned `%Ns | %Ns` cells under a dashed separator."""
     header = " | ".join(f"{title:>{width}}" for title, width in columns)
     out.write(header + "\n")
     out.write("-" * len(header) + "\n")
     for row in rows:
-        cells = (f"{printable(cell):>{width}}" for cell, (_, width) in zip(row, columns, strict=True))
+        cells = (
+            f"{printable(cell):>{width}}" for cell, (_, width) in zip(row, columns, strict=True)
+        )
         out.write(" | ".join(cells) + "\n")
 
 

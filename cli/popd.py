@@ -14,8 +14,9 @@ popd unlock <user>        clear a maildrop lock left by a crashed session (emerg
 
 def list_(ctx: Context, args: list[str]) -> int:
     arity(args, 0, 1, "popd list [filter]")
-    rows = all_rows(lambda **kw: popd.list_entries(ctx.db, ctx.session, args[0] if args else None,
-                                                   **kw))
+    rows = all_rows(
+        lambda **kw: popd.list_entries(ctx.db, ctx.session, args[0] if args else None, **kw)
+    )
     if ctx.json:
         ctx.emit(list(rows))
     else:

@@ -110,8 +110,10 @@ class Scope:
     def may_view_address(self, expression: str, router: str, route: str | None) -> bool:
         if self.is_admin:
             return True
-        if router == "store" and route is not None and (
-            self.is_self(route) or (self.role is Role.DELEGATE and route in self.managed)
+        if (
+            router == "store"
+            and route is not None
+            and (self.is_self(route) or (self.role is Role.DELEGATE and route in self.managed))
         ):
             return True
         return self.role is Role.DELEGATE and self.expression_inside(expression)
@@ -123,8 +125,10 @@ class Scope:
 
     def may_store_to(self, user: str) -> bool:
         """A delegate may only deliver into mailboxes it manages, or its own."""
-        return self.is_admin or self.is_self(user) or (
-            self.role is Role.DELEGATE and user in self.managed
+        return (
+            self.is_admin
+            or self.is_self(user)
+            or (self.role is Role.DELEGATE and user in self.managed)
         )
 
     # --- refusals ----------------------------------------------------------------------------
@@ -144,8 +148,10 @@ def load_scope(session: Session) -> Scope:
     if row is None:
         raise SessionEnded(f"The account {session.user} no longer exists; log in again.")
     permissions = frozenset(
-        p for (p,) in Permission.select(Permission.permission)
-        .where(Permission.user == session.user).tuples()
+        p
+        for (p,) in Permission.select(Permission.permission)
+        .where(Permission.user == session.user)
+        .tuples()
     )
     if session.stamp is not None and stamp(row.authdata, permissions) != session.stamp:
         raise SessionEnded(
@@ -155,16 +161,27 @@ def load_scope(session: Session) -> Scope:
     if role is not Role.DELEGATE:
         return Scope(user=session.user, role=role)
     managed = frozenset(
-        name for (name,) in DelegatedUser.select(DelegatedUser.delegate)
-        .where(DelegatedUser.user == session.user).tuples()
+        name
+        for (name,) in DelegatedUser.select(DelegatedUser.delegate)
+        .where(DelegatedUser.user == session.user)
+        .tuples()
     )
     expressions = tuple(
-        e for (e,) in DelegatedExpression.select(DelegatedExpression.expression)
+        e
+        for (e,) in DelegatedExpression.select(DelegatedExpression.expression)
         .where(DelegatedExpression.user == session.user)
-        .order_by(DelegatedExpression.expression).tuples()
+        .order_by(DelegatedExpression.expression)
+        .tuples()
     )
-    privileged = frozenset(
-        name for (name,) in Permission.select(Permission.user)
-        .where(Permission.user.in_(list(managed))).distinct().tuples()
-    ) if managed else frozenset()
+    privileged = (
+        frozenset(
+            name
+            for (name,) in Permission.select(Permission.user)
+            .where(Permission.user.in_(list(managed)))
+            .distinct()
+            .tuples()
+        )
+        if managed
+        else frozenset()
+    )
     return Scope(session.user, role, managed, expressions, privileged - {session.user})

@@ -23,8 +23,10 @@ def login(db: Database, name: str, password: str) -> Session:
         if row is None or authdata is None or not ok:
             raise Denied(WRONG_CREDENTIALS)
         permissions = frozenset(
-            p for (p,) in Permission.select(Permission.permission)
-            .where(Permission.user == name).tuples()
+            p
+            for (p,) in Permission.select(Permission.permission)
+            .where(Permission.user == name)
+            .tuples()
         )
         session = Session(user=name, role=role_of(permissions), stamp=stamp(authdata, permissions))
         scope = load_scope(session)

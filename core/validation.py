@@ -166,7 +166,5 @@ def outbound_route(router: str, route: object) -> str | None:
 
 def permission(value: object) -> str:
     if value not in ("admin", "delegate"):
-        raise Invalid(
-            "permission", f"The permission must be admin or delegate, not {value!r}."
-        )
+        raise Invalid("permission", f"The permission must be admin or delegate, not {value!r}.")
     return str(value)

@@ -30,7 +30,7 @@ def like_filter(field: pw.Field, pattern: str | None) -> pw.Expression | None:
     """cmail-admin's list filter: a LIKE pattern, case-insensitive, `%` by default."""
     if pattern is None or pattern == "%":
         return None
-    return field ** pattern  # peewee's ** is SQLite LIKE
+    return field**pattern  # peewee's ** is SQLite LIKE
 
 
 def search_filter(field: pw.Field, text: str | None) -> pw.Expression | None:

@@ -55,9 +55,9 @@ def list_entries(
         if locked_only:
             query = query.where(Popd.lock != 0)
         if not scope.is_admin:
-            visible = {scope.user, *scope.managed} if scope.role.value == "delegate" else {
-                scope.user
-            }
+            visible = (
+                {scope.user, *scope.managed} if scope.role.value == "delegate" else {scope.user}
+            )
             query = query.where(Popd.user.in_(sorted(n for n in visible if n)))
         if after is not None:
             query = query.where(Popd.user > after)
@@ -74,7 +74,9 @@ def get(db: Database, session: Session, user: str) -> PopEntry:
         row = (
             Popd.select(Popd.user, Popd.lock, User.alias)
             .join(User, on=(Popd.user == User.name))
-            .where(Popd.user == user).tuples().first()
+            .where(Popd.user == user)
+            .tuples()
+            .first()
         )
     if row is None:
         raise NotFound(f"{user} has no POP entry (POP is not enabled for this user).")
