@@ -1,0 +1,736 @@
+"""Users: the `users` table and what hangs off it (reference §1.2–1.3, §2, §3.6–3.7, §7.2).
+
+Fixes the PHP API's user bugs rather than repeating them: a delegate's new user becomes its
+managed user and the add works (B-U1, B-U3), users change their own password (B-U6), unknown
+users are NotFound (B-U11), aliases can be cleared (B-U13), and the last admin stays (B-U14).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import peewee as pw
+
+from core import passwords, validation
+from core.access import Role, Scope, Session, load_scope
+from core.db import SQLITE_MAGIC, Database
+from core.errors import Conflict, Denied, Invalid, NotFound
+from core.models import (
+    Address,
+    DelegatedExpression,
+    DelegatedUser,
+    Mail,
+    Permission,
+    Popd,
+    Smtpd,
+    User,
+)
+from core.records import Change, Page
+from core.services.common import (
+    like_filter,
+    page_size,
+    require_user,
+    search_filter,
+    user_exists,
+)
+from core.services.rights import current_stamp, require_other_admin
+
+SORTS = ("name",)
+# What smtpd inserts into a user database's mailbox (cmail-smtpd/database.c), plus the id POP
+# reads and deletes by.
+USERDB_COLUMNS = (
+    "mail_id",
+    "mail_user",
+    "mail_ident",
+    "mail_envelopeto",
+    "mail_envelopefrom",
+    "mail_submitter",
+    "mail_proto",
+    "mail_data",
+)
+USERDB_NOTE = (
+    "Mail stored in {name}'s user database ({path}) is not deleted: that file has no link to "
+    "the master database."
+)
+
+
+@dataclass(frozen=True)
+class StoreRoute:
+    """An `addresses` row that stores mail for a user."""
+
+    order: int
+    expression: str
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    name: str
+    can_login: bool  # authdata is not NULL (cmail-admin's Auth column); see UserDetail.login
+    alias: str | None
+    database: str | None
+    addresses: int  # store routes naming this user
+    mails: int  # master mailbox only, as cmail-admin counts
+    pop: bool
+    smtpd: bool
+    rights: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UserDetail(UserSummary):
+    login: str  # ok, disabled, malformed
+    login_problem: str | None
+    shared_with: tuple[str, ...]  # users with the very same authdata (that the actor may see)
+    managers: tuple[str, ...]
+    managed: tuple[str, ...]
+    expressions: tuple[str, ...]
+    aliased_by: tuple[str, ...]
+    smtpd_router: str | None
+    smtpd_route: str | None
+    pop_locked: bool | None
+    store_routes: tuple[StoreRoute, ...]
+
+
+@dataclass(frozen=True)
+class DeletePreview:
+    """What deleting a user takes with it, and what it leaves behind."""
+
+    name: str
+    mails: int
+    smtpd: bool
+    pop: bool
+    rights: tuple[str, ...]
+    manages: tuple[str, ...]
+    managed_by: tuple[str, ...]
+    expressions: tuple[str, ...]
+    aliased_by: tuple[str, ...]  # their user_alias becomes NULL
+    dangling_routes: tuple[StoreRoute, ...]  # store routes not cascaded: mail to them gets 554
+    database: str | None
+    notes: tuple[str, ...]
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _visible(scope: Scope) -> set[str] | None:
+    """Users the actor may list: None for everyone (admins)."""
+    if scope.is_admin:
+        return None
+    names = {scope.user} if scope.user is not None else set()
+    if scope.role is Role.DELEGATE:
+        names |= scope.managed
+    return names
+
+
+def _grouped_counts(query: pw.Select) -> dict[str, int]:
+    return dict(query.tuples())
+
+
+def _summaries(rows: list[tuple[str, str | None, str | None, str | None]]) -> list[UserSummary]:
+    """Summaries for one page: every count is one query over the page's names only."""
+    names = [row[0] for row in rows]
+    if not names:
+        return []
+    links = _grouped_counts(
+        Address.select(Address.route, pw.fn.COUNT(Address.order))
+        .where(Address.router == "store", Address.route.in_(names))
+        .group_by(Address.route)
+    )
+    mails = _grouped_counts(
+        Mail.select(Mail.user, pw.fn.COUNT(Mail.id)).where(Mail.user.in_(names)).group_by(Mail.user)
+    )
+    pop = {n for (n,) in Popd.select(Popd.user).where(Popd.user.in_(names)).tuples()}
+    smtpd = {n for (n,) in Smtpd.select(Smtpd.user).where(Smtpd.user.in_(names)).tuples()}
+    rights: dict[str, list[str]] = {}
+    for user, permission in (
+        Permission.select(Permission.user, Permission.permission)
+        .where(Permission.user.in_(names))
+        .order_by(Permission.permission)
+        .tuples()
+    ):
+        rights.setdefault(user, []).append(permission)
+    return [
+        UserSummary(
+            name=name,
+            can_login=authdata is not None,
+            alias=alias,
+            database=database,
+            addresses=links.get(name, 0),
+            mails=mails.get(name, 0),
+            pop=name in pop,
+            smtpd=name in smtpd,
+            rights=tuple(rights.get(name, ())),
+        )
+        for name, authdata, alias, database in rows
+    ]
+
+
+def _user_columns() -> pw.Select:
+    return User.select(User.name, User.authdata, User.alias, User.database)
+
+
+def list_users(
+    db: Database,
+    session: Session,
+    pattern: str | None = None,
+    *,
+    search: str | None = None,
+    sort: str = "name",
+    descending: bool = False,
+    after: str | None = None,
+    limit: int | None = None,
+) -> Page[UserSummary]:
+    """Users the actor may see, one keyset page at a time: admins all, delegates themselves and
+    their managed users, plain users themselves."""
+    if sort not in SORTS:
+        raise Invalid("sort", f"Users can be sorted by {', '.join(SORTS)}, not {sort!r}.")
+    size = page_size(limit)
+    with db.read():
+        scope = load_scope(session)
+        query = _user_columns().order_by(User.name.desc() if descending else User.name)
+        for condition in (like_filter(User.name, pattern), search_filter(User.name, search)):
+            if condition is not None:
+                query = query.where(condition)
+        visible = _visible(scope)
+        if visible is not None:
+            query = query.where(User.name.in_(sorted(visible)))
+        if after is not None:
+            query = query.where(User.name < after if descending else User.name > after)
+        rows = list(query.limit(size + 1).tuples())
+        more = len(rows) > size
+        summaries = _summaries(rows[:size])
+    return Page(summaries, summaries[-1].name if summaries else None, more)
+
+
+def _names(query: pw.Select) -> tuple[str, ...]:
+    return tuple(name for (name,) in query.tuples())
+
+
+def _store_routes(name: str) -> tuple[StoreRoute, ...]:
+    query = (
+        Address.select(Address.order, Address.expression)
+        .where(Address.router == "store", Address.route == name)
+        .order_by(Address.order.desc())
+    )
+    return tuple(StoreRoute(order, expression) for order, expression in query.tuples())
+
+
+def _aliased_by(name: str) -> tuple[str, ...]:
+    return _names(User.select(User.name).where(User.alias == name).order_by(User.name))
+
+
+def _managers(name: str) -> tuple[str, ...]:
+    return _names(
+        DelegatedUser.select(DelegatedUser.user)
+        .where(DelegatedUser.delegate == name)
+        .order_by(DelegatedUser.user)
+    )
+
+
+def _managed(name: str) -> tuple[str, ...]:
+    return _names(
+        DelegatedUser.select(DelegatedUser.delegate)
+        .where(DelegatedUser.user == name)
+        .order_by(DelegatedUser.delegate)
+    )
+
+
+def _expressions(name: str) -> tuple[str, ...]:
+    return _names(
+        DelegatedExpression.select(DelegatedExpression.expression)
+        .where(DelegatedExpression.user == name)
+        .order_by(DelegatedExpression.expression)
+    )
+
+
+def _shared_with(scope: Scope, name: str, authdata: str | None) -> tuple[str, ...]:
+    if not authdata:
+        return ()
+    others = _names(
+        User.select(User.name)
+        .where(User.authdata == authdata, User.name != name)
+        .order_by(User.name)
+    )
+    return tuple(other for other in others if scope.may_view_user(other))
+
+
+def get_user(db: Database, session: Session, name: str) -> UserDetail:
+    with db.read():
+        scope = load_scope(session)
+        scope.require(scope.may_view_user(name), f"see the user {name}")
+        row = _user_columns().where(User.name == name).tuples().first()
+        if row is None:
+            raise NotFound(f"No user named {name!r} exists.")
+        summary = _summaries([row])[0]
+        authdata = row[1]
+        state = passwords.classify(authdata)
+        smtpd = Smtpd.select(Smtpd.router, Smtpd.route).where(Smtpd.user == name).tuples().first()
+        pop = Popd.select(Popd.lock).where(Popd.user == name).tuples().first()
+        detail = UserDetail(
+            **summary.__dict__,
+            login=state.status,
+            login_problem=state.reason if state.status == "malformed" else None,
+            shared_with=_shared_with(scope, name, authdata),
+            managers=_managers(name),
+            managed=_managed(name),
+            expressions=_expressions(name),
+            aliased_by=_aliased_by(name),
+            smtpd_router=smtpd[0] if smtpd else None,
+            smtpd_route=smtpd[1] if smtpd else None,
+            # cmail treats anything but the integer 0 as locked.
+            pop_locked=(pop[0] != 0) if pop else None,
+            store_routes=_store_routes(name),
+        )
+    return detail
+
+
+# --- creating ---------------------------------------------------------------------------------
+
+
+def _authdata(password: str | None) -> str | None:
+    """The stored value for a new password: NULL (no login) for an empty one, never ''."""
+    if password is None or password == "":
+        return None
+    if not isinstance(password, str):
+        raise Invalid("password", "The password must be text.")
+    problem = passwords.password_problem(password)
+    if problem:
+        raise Invalid("password", f"The password is refused: {problem}.")
+    return passwords.hash_password(password)
+
+
+def _case_twins(name: str, ignore: str | None = None) -> list[str]:
+    """Warn about names that differ only in case: LIKE filters show them together."""
+    twins = _names(User.select(User.name).where(pw.fn.lower(User.name) == name.lower()))
+    others = [t for t in twins if t not in (name, ignore)]
+    if not others:
+        return []
+    return [f"{name} differs from the existing user {', '.join(others)} only in letter case."]
+
+
+def add_user(
+    db: Database,
+    session: Session,
+    name: str,
+    password: str | None = None,
+    *,
+    rights: tuple[str, ...] | list[str] = (),
+    alias: str | None = None,
+) -> Change:
+    """Create a user in one transaction. A delegate's new user is delegated to it; only admins
+    grant rights or set an alias on the way."""
+    name = validation.user_name(name)
+    authdata = _authdata(password)
+    wanted = list(dict.fromkeys(validation.permission(r) for r in rights))
+    alias = None if alias in (None, "", name) else validation.user_name(alias, "alias")
+    warnings = validation.user_name_warnings(name)
+    with db.write():
+        scope = load_scope(session)
+        scope.require(scope.may_create_users(), "create users")
+        if wanted:
+            scope.require_admin("grant rights to a new user")
+        if alias is not None:
+            scope.require_admin("give a new user an alias")
+        if user_exists(name):
+            raise Conflict(f"A user named {name!r} already exists; nothing was changed.")
+        warnings += _case_twins(name)
+        if alias is not None:
+            target = require_user(alias, "alias target")
+            if target.alias_id is not None:
+                warnings.append(_alias_of_alias(name, alias, target.alias_id))
+        User.insert(name=name, authdata=authdata, database=None, alias=alias).execute()
+        if wanted:
+            Permission.insert_many([{"user": name, "permission": p} for p in wanted]).execute()
+        if scope.role is Role.DELEGATE:
+            DelegatedUser.insert(user=scope.user, delegate=name).execute()
+    message = f"User {name} added" + ("." if authdata else "; login is disabled (no password).")
+    data = {"user": name, "rights": wanted, "alias": alias}
+    if scope.role is Role.DELEGATE:
+        message += f" {scope.user} manages it."
+        data["manager"] = scope.user
+    return Change(message, tuple(warnings), data)
+
+
+# --- deleting ---------------------------------------------------------------------------------
+
+
+def _preview(name: str) -> DeletePreview:
+    user = require_user(name)
+    mails = Mail.select().where(Mail.user == name).count()
+    notes = []
+    if user.database:
+        notes.append(USERDB_NOTE.format(name=name, path=user.database))
+    return DeletePreview(
+        name=name,
+        mails=mails,
+        smtpd=Smtpd.select().where(Smtpd.user == name).exists(),
+        pop=Popd.select().where(Popd.user == name).exists(),
+        rights=_names(
+            Permission.select(Permission.permission)
+            .where(Permission.user == name)
+            .order_by(Permission.permission)
+        ),
+        manages=_managed(name),
+        managed_by=_managers(name),
+        expressions=_expressions(name),
+        aliased_by=_aliased_by(name),
+        dangling_routes=_store_routes(name),
+        database=user.database,
+        notes=tuple(notes),
+    )
+
+
+def delete_preview(db: Database, session: Session, name: str) -> DeletePreview:
+    with db.read():
+        scope = load_scope(session)
+        scope.require(scope.may_manage_user(name), f"delete {name}")
+        return _preview(name)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _cascade_parts(preview: DeletePreview) -> list[str]:
+    parts = []
+    if preview.mails:
+        parts.append(_plural(preview.mails, "mail") + " in the master mailbox")
+    if preview.smtpd:
+        parts.append("its smtpd entry")
+    if preview.pop:
+        parts.append("its POP entry")
+    if preview.rights:
+        parts.append("its rights (" + ", ".join(preview.rights) + ")")
+    if preview.manages:
+        parts.append("its delegation of " + ", ".join(preview.manages))
+    if preview.managed_by:
+        parts.append("its delegation to " + ", ".join(preview.managed_by))
+    if preview.expressions:
+        parts.append("its delegated patterns " + ", ".join(preview.expressions))
+    return parts
+
+
+def _route_list(routes: tuple[StoreRoute, ...]) -> str:
+    return ", ".join(f"{r.order} {r.expression}" for r in routes)
+
+
+def delete_summary(preview: DeletePreview, *, done: bool = True) -> tuple[str, tuple[str, ...]]:
+    """The sentence and warnings that describe a deletion, done or (for a preview) to come."""
+    parts = _cascade_parts(preview)
+    if done:
+        message = f"User {preview.name} deleted" + (
+            (", and with it: " + "; ".join(parts) + ".") if parts else "."
+        )
+    else:
+        message = f"Deleting user {preview.name} would also delete: " + (
+            ("; ".join(parts) + ".") if parts else "nothing else."
+        )
+    if preview.aliased_by:
+        verb = "No longer" if done else "Would no longer be"
+        message += f" {verb} an alias of {preview.name}: {', '.join(preview.aliased_by)}."
+    warnings = list(preview.notes)
+    if preview.dangling_routes:
+        state = "now dangle" if done else "would dangle"
+        warnings.append(
+            f"These store routes name {preview.name} and {state} (mail to them gets "
+            f"554): {_route_list(preview.dangling_routes)}."
+        )
+    return message, tuple(warnings)
+
+
+def delete_user(db: Database, session: Session, name: str) -> Change:
+    """Delete a user; the database cascades its rows (§1.3). Store routes are not cascaded and
+    are reported, not changed."""
+    with db.write():
+        scope = load_scope(session)
+        scope.require(scope.may_manage_user(name), f"delete {name}")
+        scope.require(not scope.is_self(name), "delete your own account")
+        preview = _preview(name)
+        require_other_admin(name, f"deleting {name}")
+        User.delete().where(User.name == name).execute()
+    message, warnings = delete_summary(preview)
+    return Change(message, warnings, {"user": name, "cascaded": preview})
+
+
+# --- passwords --------------------------------------------------------------------------------
+
+
+def set_password(
+    db: Database,
+    session: Session,
+    name: str,
+    password: str | None,
+    *,
+    current: str | None = None,
+) -> Change:
+    """Store a new password (empty revokes the login, as cmail-admin-user does). A logged-in
+    user changing its own password must give the current one; its session then stays valid
+    while its other sessions end."""
+    authdata = _authdata(password)
+    with db.write():
+        scope = load_scope(session)
+        scope.require(scope.may_set_password(name), f"set the password of {name}")
+        target = require_user(name)
+        own = scope.is_self(name)
+        if own:
+            if authdata is None:
+                raise Denied("You may not revoke your own login; ask an admin.")
+            if current is None or not passwords.verify(target.authdata, current):
+                raise Denied(
+                    "Changing your own password needs your current password, and the one "
+                    "given is wrong or missing; nothing was changed."
+                )
+        if authdata is None:
+            require_other_admin(name, f"revoking the login of {name}")
+        shared = _shared_with(scope, name, target.authdata)
+        User.update(authdata=authdata).where(User.name == name).execute()
+        new_stamp = current_stamp(name) if own else None
+    if new_stamp is not None:
+        session.stamp = new_stamp
+    if authdata is None:
+        return Change(f"The login of {name} is disabled (no password).", (), {"user": name})
+    warnings = ()
+    if shared:
+        warnings = (f"{name} no longer shares its password entry with {', '.join(shared)}.",)
+    return Change(f"Password of {name} changed.", warnings, {"user": name})
+
+
+def revoke_login(db: Database, session: Session, name: str) -> Change:
+    """Disable a user's login (authdata NULL); its mail and rows stay."""
+    with db.write():
+        scope = load_scope(session)
+        scope.require(scope.may_manage_user(name), f"revoke the login of {name}")
+        scope.require(not scope.is_self(name), "revoke your own login")
+        target = require_user(name)
+        require_other_admin(name, f"revoking the login of {name}")
+        User.update(authdata=None).where(User.name == name).execute()
+    if target.authdata is None:
+        return Change(f"{name} already had no login; it stays disabled.", (), {"user": name})
+    return Change(f"The login of {name} is disabled.", (), {"user": name})
+
+
+# --- aliases ----------------------------------------------------------------------------------
+
+
+def _alias_of_alias(name: str, target: str, further: str) -> str:
+    return (
+        f"{target} is itself an alias of {further}: logins as {name} act as {target}, "
+        f"not as {further} (cmail resolves one level only)."
+    )
+
+
+def _alias_cycle(name: str, target: str) -> list[str] | None:
+    """The chain target → … → name if following aliases from target returns to name."""
+    chain = [name, target]
+    current = target
+    seen = {name, target}
+    while True:
+        row = User.select(User.alias).where(User.name == current).tuples().first()
+        following = row[0] if row else None
+        if following is None:
+            return None
+        chain.append(following)
+        if following == name:
+            return chain
+        if following in seen:
+            return None  # a cycle that does not include name
+        seen.add(following)
+        current = following
+
+
+def _alias_warnings(name: str, target: User) -> list[str]:
+    warnings = []
+    if target.alias_id is not None:
+        warnings.append(_alias_of_alias(name, target.name, target.alias_id))
+    cycle = _alias_cycle(name, target.name)
+    if cycle is not None:
+        warnings.append(
+            "The aliases now form a cycle ("
+            + " → ".join(cycle)
+            + "); cmail resolves one level, so it does not loop, but it is confusing."
+        )
+    for other in _aliased_by(name):
+        if other != target.name:
+            warnings.append(
+                f"{other} is an alias of {name}: its logins act as {name}, not as {target.name}."
+            )
+    routes = _store_routes(name)
+    if routes:
+        warnings.append(
+            f"Store routes deliver to {name} ({_route_list(routes)}); cmail stores that mail for "
+            f"{name} itself, and nobody can read it by POP while {name} is an alias."
+        )
+    own = [label for label, model in (("smtpd", Smtpd), ("POP", Popd)) if _has_row(model, name)]
+    if own:
+        warnings.append(
+            f"{name}'s own {' and '.join(own)} entry is ignored while it is an alias; "
+            f"{target.name}'s applies."
+        )
+    return warnings
+
+
+def _has_row(model: type[Smtpd] | type[Popd], name: str) -> bool:
+    return model.select().where(model.user == name).exists()
+
+
+def set_alias(db: Database, session: Session, name: str, target: str | None) -> Change:
+    """Make `name` an alias of `target`: its logins then act as `target` (§3.7). No target, or
+    the user itself, clears the alias, as `cmail-admin-user alias U U` does."""
+    clear = target is None or target == "" or target == name
+    with db.write():
+        scope = load_scope(session)
+        scope.require_admin("change aliases")
+        user = require_user(name)
+        if clear:
+            User.update(alias=None).where(User.name == name).execute()
+        else:
+            aimed = require_user(target, "alias target")
+            warnings = _alias_warnings(name, aimed)
+            User.update(alias=target).where(User.name == name).execute()
+    if clear:
+        if user.alias_id is None:
+            return Change(f"{name} had no alias; nothing changed.", (), {"user": name})
+        return Change(
+            f"{name} is no longer an alias of {user.alias_id}.", (), {"user": name, "alias": None}
+        )
+    return Change(
+        f"{name} is now an alias of {target}: its logins act as {target}.",
+        tuple(warnings),
+        {"user": name, "alias": target},
+    )
+
+
+# --- user databases ---------------------------------------------------------------------------
+
+
+def _mailbox_problem(path: str) -> str | None:
+    """Why smtpd could not store into this file's mailbox table, or None."""
+    try:
+        connection = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        return f"cannot be opened ({error})"
+    try:
+        rows = connection.execute("PRAGMA table_info(mailbox)").fetchall()
+    except sqlite3.Error as error:
+        return f"cannot be read as an SQLite database ({error})"
+    finally:
+        connection.close()
+    if not rows:
+        return "has no mailbox table, so cmail-smtpd would refuse to start"
+    columns = {row[1] for row in rows}
+    missing = [c for c in USERDB_COLUMNS if c not in columns]
+    if missing:
+        return f"has a mailbox table without {', '.join(missing)}, which cmail writes or reads"
+    # A NOT NULL column without a default that smtpd does not fill makes every insert fail.
+    required = [r[1] for r in rows if r[3] and r[4] is None and not r[5]]
+    extra = [c for c in required if c not in USERDB_COLUMNS]
+    if extra:
+        return f"has a mailbox table that requires {', '.join(extra)}, which smtpd never fills"
+    return None
+
+
+def userdb_problem(path: str, master: str) -> str | None:
+    """Why `path` cannot serve as a user database, or None (reference §3.6)."""
+    if not os.path.isabs(path):
+        return "must be an absolute path (cmail-smtpd opens it from its own working directory)"
+    if not os.path.exists(path):
+        return "does not exist, and cmail-smtpd would refuse to start with it"
+    if not os.path.isfile(path):
+        return "is not a regular file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read"
+    if os.path.samefile(path, master):
+        return "is the master database itself"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if head != SQLITE_MAGIC:
+        return "is not an SQLite database"
+    return _mailbox_problem(path)
+
+
+def _userdb_warnings(name: str, path: str, old: str | None) -> list[str]:
+    warnings = []
+    if not (os.access(path, os.W_OK) and os.access(os.path.dirname(path), os.W_OK)):
+        warnings.append(
+            f"{path} or its directory is not writable by you; make sure the user the cmail "
+            "daemons run as can write both, or mail falls back to the master mailbox."
+        )
+    where = f"the master mailbox or {old}" if old else "the master mailbox"
+    warnings.append(f"Mail already stored for {name} in {where} is not moved.")
+    return warnings
+
+
+def set_user_database(db: Database, session: Session, name: str, path: str | None) -> Change:
+    """Point a user's future mail at a user database file, or clear it (None or '')."""
+    if path is not None and path != "":
+        path = validation.text("user database", path, limit=validation.MAX_PATH)
+    path = path or None
+    with db.write():
+        scope = load_scope(session)
+        scope.require_admin("change user databases")
+        user = require_user(name)
+        warnings: list[str] = []
+        if path is not None:
+            problem = userdb_problem(path, db.path)
+            if problem:
+                raise Invalid("user database", f"The user database {path} {problem}.")
+            warnings = _userdb_warnings(name, path, user.database)
+        elif user.database is not None:
+            warnings = [
+                f"Mail already stored for {name} in {user.database} is not moved; "
+                "new mail goes to the master mailbox."
+            ]
+        User.update(database=path).where(User.name == name).execute()
+    if path is None:
+        if user.database is None:
+            return Change(f"{name} had no user database; nothing changed.", (), {"user": name})
+        return Change(
+            f"{name} has no user database now; its mail goes to the master mailbox.",
+            tuple(warnings),
+            {"user": name, "database": None},
+        )
+    return Change(
+        f"{name}'s mail is now stored in {path}.",
+        tuple(warnings),
+        {"user": name, "database": path},
+    )
+
+
+# --- renaming ---------------------------------------------------------------------------------
+
+
+def rename_user(db: Database, session: Session, old: str, new: str) -> Change:
+    """Rename a user in one transaction: foreign keys cascade to its rows, and store routes,
+    which are not foreign keys, are retargeted here."""
+    new = validation.user_name(new, "new user name")
+    if new == old:
+        raise Invalid("new user name", f"The new name is the same as the old one ({old}).")
+    warnings = validation.user_name_warnings(new)
+    with db.write():
+        scope = load_scope(session)
+        scope.require_admin("rename users")
+        user = require_user(old)
+        if user_exists(new):
+            raise Conflict(f"A user named {new!r} already exists; nothing was changed.")
+        warnings += _case_twins(new, ignore=old)
+        User.update(name=new).where(User.name == old).execute()
+        routes = (
+            Address.update(route=new)
+            .where(Address.router == "store", Address.route == old)
+            .execute()
+        )
+    if scope.is_self(old):
+        session.user = new  # same password and rights, so the session's stamp still holds
+    if user.database:
+        warnings.append(
+            f"Mail in {new}'s user database ({user.database}) keeps mail_user {old}; "
+            "cmail will not show it to the renamed user."
+        )
+    message = f"User {old} renamed to {new}"
+    message += f"; {_plural(routes, 'store route')} retargeted." if routes else "."
+    return Change(message, tuple(warnings), {"user": new, "old": old, "routes": routes})
