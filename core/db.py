@@ -129,6 +129,10 @@ class Database:
         so a file replaced on disk is noticed by the next unit instead of never."""
         depth = getattr(self._local, "depth", 0)
         if depth == 0:
+            # The models are bound to one proxy: point it at this database for this unit, so
+            # several Database objects can be used one after another in one process.
+            if proxy.obj is not self.pw:
+                proxy.initialize(self.pw)
             try:
                 self.pw.connect(reuse_if_open=True)
             except (peewee.PeeweeException, sqlite3.Error) as error:
@@ -205,7 +209,10 @@ class Database:
 def parse_version(value: object) -> int | None:
     """The daemons read the version with strtoul: only the leading digits count ('9abc' is 9)."""
     digits = ""
-    for char in str(value if value is not None else "").lstrip():
+    text = str(value if value is not None else "").lstrip()
+    if text.startswith("+"):
+        text = text[1:]
+    for char in text:
         if not char.isdigit() or not char.isascii():
             break
         digits += char

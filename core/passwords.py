@@ -64,13 +64,16 @@ def classify(authdata: str | None) -> AuthdataState:
         return AuthdataState("malformed", "leading or trailing whitespace")
     if ":" not in authdata:
         return AuthdataState("malformed", "no colon between salt and hash")
-    _, _, hexpart = authdata.partition(":")
+    salt, _, hexpart = authdata.partition(":")
     if len(hexpart) != 64:
         return AuthdataState("malformed", f"hash part has {len(hexpart)} characters, not 64")
     if not set(hexpart) <= _HEX:
         if set(hexpart.lower()) <= _HEX:
             return AuthdataState("malformed", "hash part is not lowercase hex")
         return AuthdataState("malformed", "hash part is not hex")
+    if salt == "":
+        # The daemons accept it, but an unsalted hash is open to precomputed tables.
+        return AuthdataState("ok", "empty salt: the password hash is unsalted")
     return AuthdataState("ok")
 
 
