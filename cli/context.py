@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from cli.output import emit_json
+from cli.output import emit_json, printable
 from core.access import Session
 from core.db import Database
 from core.errors import Invalid
@@ -41,7 +41,7 @@ class Context:
         return self._db
 
     def warn(self, text: str) -> None:
-        self.err.write(f"warning: {text}\n")
+        self.err.write(f"warning: {printable(text)}\n")
 
     def report(self, change: Change) -> int:
         """Print a write's outcome: its sentence on stdout, warnings on stderr."""
@@ -56,7 +56,7 @@ class Context:
                 },
             )
         else:
-            self.out.write(change.message + "\n")
+            self.out.write(printable(change.message) + "\n")
             for warning in change.warnings:
                 self.warn(warning)
         return 0
