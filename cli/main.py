@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from cli.context import Context
+from cli.output import printable
 from core.access import Session
 from core.db import Database, resolve_path
-from core.errors import CmailError, Invalid
+from core.errors import CmailError, Denied, Invalid
+from core.services import modules
 from core.session import login
 
 # Module name → the cli module that implements its verbs (imported only when used).
@@ -140,6 +142,11 @@ def run(
             return handler(ctx, rest)
         if name not in MODULES:
             raise Invalid("module", f"Unknown module {name!r}; known: {', '.join(MODULES)}.")
+        if not modules.is_enabled(name):
+            raise Denied(
+                f"The {name} module is disabled on this console "
+                f"(by {modules.ENABLE_ENV} or {modules.DISABLE_ENV})."
+            )
         module = importlib.import_module(MODULES[name])
         if options.help or not rest:
             out.write(module.USAGE + "\n")
@@ -154,7 +161,7 @@ def run(
             ctx.session = _session(options, ctx.db, ctx)
         return module.VERBS[verb](ctx, args)
     except CmailError as error:
-        err.write(f"cmail-console: {error}\n")
+        err.write(f"cmail-console: {printable(str(error))}\n")
         return error.exit_code
     except KeyboardInterrupt:
         err.write("cmail-console: interrupted; nothing more was changed.\n")
