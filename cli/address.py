@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cli import routing
 from cli.context import Context, all_rows, arity
 from cli.output import table
 from core.services import addresses
@@ -21,6 +22,7 @@ address delete <order>                   delete a rule
 address swap <a> <b>                     exchange two rules' orders (a free b: move a to b)
 address move <order> <new-order>         give a rule a free order
 address up <order> / down <order>        swap a rule with its neighbour above / below
+address trace <addr> [--from <sender>]   where mail to an address goes, hop by hop, and why
 routers: store <user>, redirect <address>, handoff <remote>, reject [reason], drop"""
 
 COLUMNS = [("Order", 5), ("Expression", 30), ("Router", 10), ("Argument", 20)]
@@ -98,6 +100,7 @@ def down(ctx: Context, args: list[str]) -> int:
 
 
 VERBS = {
+    "trace": routing.address_trace,
     "list": list_,
     "test": test,
     "show": show,

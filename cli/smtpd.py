@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cli import routing
 from cli.context import Context, all_rows, arity
 from cli.output import table
 from core.services import smtpd
@@ -15,6 +16,7 @@ smtpd show <user>                      one user's send entry
 smtpd enable <user> [router [route]]   allow a user to send (no router: drop, i.e. discard)
 smtpd update <user> <router> [route]   change a user's send router (omitted route: none)
 smtpd disable <user>                   remove a user's send entry (every MAIL FROM gets 551)
+smtpd trace <user> <address>           may the user send as that address, and why
 routers: any, defined, handoff <remote>, reject [reason], drop"""
 
 COLUMNS = [("User", 20), ("Router", 10), ("Argument", 15)]
@@ -62,4 +64,11 @@ def disable(ctx: Context, args: list[str]) -> int:
     return ctx.report(smtpd.disable(ctx.db, ctx.session, args[0]))
 
 
-VERBS = {"list": list_, "show": show, "enable": enable, "update": update, "disable": disable}
+VERBS = {
+    "trace": routing.smtpd_trace,
+    "list": list_,
+    "show": show,
+    "enable": enable,
+    "update": update,
+    "disable": disable,
+}
