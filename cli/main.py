@@ -54,6 +54,9 @@ options (anywhere on the line; `--` ends them):
   --json             machine-readable output
   --login USER       act with USER's rights (password from $CMAIL_CONSOLE_PASSWORD or a prompt)
   -v N               verbosity (accepted for cmail-admin compatibility)
+  --theme NAME       console theme (e.g. textual-dark, textual-light, ansi-dark)
+  --no-mouse         the console ignores the mouse (keyboard only)
+  --restricted       for ssh ForceCommand: no shell suspend, no screenshots
   -h, --help         this text, or a module's verbs with `<module> --help`"""
 
 
@@ -63,6 +66,9 @@ class Options:
     json: bool = False
     login: str | None = None
     help: bool = False
+    theme: str | None = None
+    mouse: bool | None = None
+    restricted: bool | None = None
     words: list[str] = field(default_factory=list)
 
 
@@ -70,6 +76,7 @@ _VALUED = {
     "-d": "dbpath",
     "--dbpath": "dbpath",
     "--login": "login",
+    "--theme": "theme",
     "-v": None,
     "--verbosity": None,
 }
@@ -95,6 +102,10 @@ def parse(argv: Sequence[str]) -> Options:
             continue
         if token == "--json":
             options.json = True
+        elif token == "--no-mouse":
+            options.mouse = False
+        elif token == "--restricted":
+            options.restricted = True
         elif token in ("-h", "--help"):
             options.help = True
         else:
@@ -129,7 +140,13 @@ def run(
                 return 0
             from tui.app import run_console  # the UI loads only when it is wanted
 
-            return run_console(path, login_as=options.login)
+            return run_console(
+                path,
+                login_as=options.login,
+                mouse=options.mouse,
+                restricted=options.restricted,
+                theme=options.theme,
+            )
         name, rest = options.words[0], options.words[1:]
         if name == "help":
             out.write(USAGE + "\n")

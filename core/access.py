@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from core import patterns
+from core.db import Database
 from core.errors import Denied, SessionEnded
 from core.models import DelegatedExpression, DelegatedUser, Permission, User
 
@@ -185,3 +186,9 @@ def load_scope(session: Session) -> Scope:
         else frozenset()
     )
     return Scope(session.user, role, managed, expressions, privileged - {session.user})
+
+
+def current_scope(db: Database, session: Session) -> Scope:
+    """The acting user's rights now, in a unit of its own: for front ends deciding what to show."""
+    with db.read():
+        return load_scope(session)

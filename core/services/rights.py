@@ -434,3 +434,10 @@ def remove_delegated_expression(
         if deleted == 0:
             raise NotFound(f"{manager} has no delegated pattern {expression}; nothing was changed.")
     return Change(f"{manager} no longer manages the addresses matching {expression}.")
+
+
+def admin_exists(db: Database) -> bool:
+    """Whether anybody holds `admin`: a fresh database has nobody who may manage it yet.
+    Needs no session: it says nothing about who the admins are."""
+    with db.read():
+        return Permission.select().where(Permission.permission == "admin").exists()
