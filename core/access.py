@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from core import patterns
+from core import audit, patterns
 from core.db import Database
 from core.errors import Denied, SessionEnded
 from core.models import DelegatedExpression, DelegatedUser, Permission, User
@@ -143,6 +143,7 @@ class Scope:
 
 def load_scope(session: Session) -> Scope:
     """Read the acting user's rights afresh. Must run inside a Database.read()/write() unit."""
+    audit.set_actor(session.user, session.role.value if session.user else Role.ADMIN.value)
     if session.user is None:
         return Scope(user=None, role=Role.ADMIN)
     row = User.select(User.authdata).where(User.name == session.user).first()
@@ -159,6 +160,7 @@ def load_scope(session: Session) -> Scope:
             f"The password or rights of {session.user} changed since login; log in again."
         )
     role = role_of(permissions)
+    audit.set_actor(session.user, role.value)
     if role is not Role.DELEGATE:
         return Scope(user=session.user, role=role)
     managed = frozenset(

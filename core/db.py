@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import peewee
 
+from core import audit
 from core.errors import Busy, CmailError, Conflict, ReadOnly, SchemaError, StorageError
 
 DEFAULT_PATH = "/etc/cmail/databases/master.db3"
@@ -105,9 +106,19 @@ def translate(error: Exception) -> CmailError:
 class Database:
     """An open cmail master database. `read()` and `write()` are the only ways to touch it."""
 
-    def __init__(self, path: str, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        timeout: float | None = None,
+        audit_path: str | None = None,
+        clock: audit.Clock | None = None,
+    ) -> None:
         self.path = os.path.abspath(path)
         check_file(self.path)
+        self.audit = audit.AuditTrail(
+            audit_path or audit.default_path(self.path), clock or audit.datetime_now
+        )
         self.read_only = not is_writable(self.path)
         self._local = threading.local()
         target = f"file:{quote(self.path)}?mode={'ro' if self.read_only else 'rw'}"
@@ -158,23 +169,34 @@ class Database:
                 raise translate(error) from None
 
     @contextmanager
-    def write(self) -> Iterator[peewee.SqliteDatabase]:
+    def write(
+        self, action: str | None = None, target: str | None = None
+    ) -> Iterator[peewee.SqliteDatabase]:
         """One IMMEDIATE transaction: the write lock is taken first, so a read-modify-write
-        inside it cannot lose an update made by a daemon in between. All or nothing."""
-        if self.read_only:
-            raise ReadOnly(f"{self.path} is read-only for you; nothing was changed.")
-        with self._connection() as pw:
-            try:
-                if pw.in_transaction():
-                    with pw.atomic():
-                        yield pw
-                else:
+        inside it cannot lose an update made by a daemon in between. All or nothing.
+
+        The unit is audited: its entry (who, what, before → after) is written to the audit
+        trail before the commit, so a trail that cannot be written stops the change; a refused
+        or failed attempt is recorded after the rollback. `action` defaults to the calling
+        service's name."""
+        pending = audit.begin(action or audit.caller_action(), target)
+        try:
+            if self.read_only:
+                raise ReadOnly(f"{self.path} is read-only for you; nothing was changed.")
+            with self._connection() as pw:
+                try:
                     with pw.atomic(lock_type="IMMEDIATE"):
                         yield pw
-            except CmailError:
-                raise
-            except (peewee.PeeweeException, sqlite3.Error) as error:
-                raise translate(error) from None
+                        self.audit.record(pending, "ok", None)
+                except CmailError:
+                    raise
+                except (peewee.PeeweeException, sqlite3.Error) as error:
+                    raise translate(error) from None
+        except CmailError as error:
+            self.audit.record_outcome(pending, error)
+            raise
+        finally:
+            audit.end()
 
     def _check_schema(self) -> None:
         rows = self.pw.execute_sql(

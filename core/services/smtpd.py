@@ -141,11 +141,11 @@ def _has_store_rule(user: str) -> bool:
 
 
 def _outcome(user: str, router: str, route: str | None) -> str:
-    shown = f"{router} {route}" if route else router
+    shown = f"the {router} router ({route})" if route else f"the {router} router"
     effect = EFFECT[router]
     if router == "handoff" and route is None:
         effect = EFFECT["drop"]
-    return f"{user} now sends with the {shown} router: {user} {effect}."
+    return f"{user} now sends with {shown}: {user} {effect}."
 
 
 def enable(
