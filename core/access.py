@@ -88,7 +88,14 @@ class Scope:
         """Delete, revoke, smtpd and POP rows of a user: admins, or a delegate for its users."""
         if self.is_admin:
             return True
-        return self.role is Role.DELEGATE and name in self.managed and name not in self.privileged
+        # Never itself, even when a stray api_user_delegates row names it as its own user: a
+        # delegate holds a right of its own, and must not e.g. give itself the `any` sender.
+        return (
+            self.role is Role.DELEGATE
+            and name in self.managed
+            and name not in self.privileged
+            and not self.is_self(name)
+        )
 
     def may_create_users(self) -> bool:
         return self.role in (Role.ADMIN, Role.DELEGATE)
@@ -176,18 +183,30 @@ def load_scope(session: Session) -> Scope:
         .order_by(DelegatedExpression.expression)
         .tuples()
     )
-    privileged = (
-        frozenset(
-            name
-            for (name,) in Permission.select(Permission.user)
-            .where(Permission.user.in_(list(managed)))
-            .distinct()
-            .tuples()
-        )
-        if managed
-        else frozenset()
-    )
-    return Scope(session.user, role, managed, expressions, privileged - {session.user})
+    privileged = _privileged(session.user, managed) if managed else frozenset()
+    return Scope(session.user, role, managed, expressions, privileged)
+
+
+def _privileged(me: str, managed: frozenset[str]) -> frozenset[str]:
+    """Managed users a delegate may see but never act on: those holding rights of their own,
+    and aliases of anyone else — cmail logs an alias in *as its target*, so whoever sets an
+    alias's password can act as the target (an admin, say)."""
+    holders = {
+        name
+        for (name,) in Permission.select(Permission.user)
+        .where(Permission.user.in_(list(managed)))
+        .distinct()
+        .tuples()
+    }
+    safe_targets = (managed - holders) | {me}
+    aliased = {
+        name
+        for name, target in User.select(User.name, User.alias)
+        .where(User.name.in_(list(managed)), User.alias.is_null(False))
+        .tuples()
+        if target not in safe_targets
+    }
+    return frozenset((holders | aliased) - {me})
 
 
 def current_scope(db: Database, session: Session) -> Scope:

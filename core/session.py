@@ -46,6 +46,11 @@ def login(db: Database, name: str, password: str) -> Session:
     no login (NULL) or typed a wrong password is not told apart, and the lockout counts typed
     names whether or not they exist."""
     pending = audit.Pending("session.login", name, login=name, role="unknown")
+    try:
+        name.encode("utf-8"), password.encode("utf-8")
+    except UnicodeEncodeError:
+        # Undecodable bytes (a terminal in another charset) can name nobody: same answer.
+        raise _refuse(db, pending, WRONG_CREDENTIALS) from None
     failures, last = db.audit.failures(name)
     wait = lockout_delay(failures) - (db.audit.clock().timestamp() - last)
     if wait > 0:
@@ -53,7 +58,9 @@ def login(db: Database, name: str, password: str) -> Session:
             db, pending, f"Too many failed logins; try again in {math.ceil(wait)} seconds."
         )
     with db.read():
-        row = User.select(User.authdata).where(User.name == name).first()
+        # A name that is not UTF-8 (bytes from a command line) names nobody: refused like any.
+        utf8 = name.encode("utf-8", "replace").decode("utf-8") == name
+        row = User.select(User.authdata).where(User.name == name).first() if utf8 else None
         authdata = row.authdata if row is not None else None
         # Hash even when there is nothing to compare, so timing does not tell who exists.
         ok = passwords.verify(authdata if authdata is not None else _DUMMY_AUTHDATA, password)

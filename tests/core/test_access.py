@@ -170,3 +170,32 @@ def test_plain_user_scope(sample_db: Database) -> None:
 def test_file_system_admin(sample_db: Database) -> None:
     scope = scope_of(sample_db, Session.system())
     assert scope.is_admin and scope.may_manage_user("anyone") and scope.may_write_address("%")
+
+
+def test_a_delegate_cannot_act_on_a_managed_alias_of_an_admin(sample_db) -> None:
+    """cmail logs an alias in as its target: setting the password of a managed user that is an
+    alias of an admin would let the delegate act as that admin."""
+    import pytest
+
+    from core.access import Session, current_scope, stamp
+    from core.errors import Denied
+    from core.services import users
+
+    with sample_db.write():
+        from core.models import DelegatedUser, Permission, User
+
+        Permission.insert(user="spam", permission="delegate").execute()
+        Permission.delete().where(
+            Permission.user == "spam", Permission.permission == "admin"
+        ).execute()
+        DelegatedUser.insert(user="spam", delegate="foo").execute()
+        DelegatedUser.insert(user="spam", delegate="foomatic").execute()
+        User.update(alias="cbdev").where(User.name == "foo").execute()  # cbdev is an admin
+        User.update(alias="foomatic").where(User.name == "test").execute()
+        authdata = User.get(User.name == "spam").authdata
+    session = Session(user="spam", stamp=stamp(authdata, frozenset({"delegate"})))
+    scope = current_scope(sample_db, session)
+    assert not scope.may_set_password("foo") and not scope.may_manage_user("foo")
+    assert scope.may_manage_user("foomatic")  # a plain managed user, aliasing nobody
+    with pytest.raises(Denied):
+        users.set_password(sample_db, session, "foo", "takeover")

@@ -301,8 +301,22 @@ def test_delete_refusals_leave_database_unchanged(
 def test_delegate_deletes_managed_user(
     sample_db: Database, sample_path: Path, roles: dict[str, Session]
 ):
+    users.set_alias(sample_db, Session.system(), "a1", None)  # see the test below for aliases
     users.delete_user(sample_db, roles["delegate"], "a1")
     assert rows(sample_path, "SELECT count(*) FROM users WHERE user_name='a1'") == [(0,)]
+
+
+def test_delegate_cannot_act_on_a_managed_alias_of_an_unmanaged_user(
+    sample_db: Database, sample_path: Path, roles: dict[str, Session]
+):
+    """a1 is an alias of a2, whom boss does not manage: cmail logs a1 in as a2, so setting a1's
+    password would let boss act as a2."""
+    before = sample_path.read_bytes()
+    with pytest.raises(Denied):
+        users.set_password(sample_db, roles["delegate"], "a1", "x")
+    with pytest.raises(Denied):
+        users.delete_user(sample_db, roles["delegate"], "a1")
+    assert sample_path.read_bytes() == before
 
 
 def test_last_admin_who_can_log_in_cannot_be_deleted_b_u14(empty_db: Database, admin: Session):
@@ -369,6 +383,7 @@ def test_own_password_change_needs_the_current_one(
 def test_delegate_sets_password_of_managed_user_only(
     sample_db: Database, sample_path: Path, roles: dict[str, Session]
 ):
+    users.set_alias(sample_db, Session.system(), "a1", None)
     users.set_password(sample_db, roles["delegate"], "a1", "x")
     assert passwords.verify(authdata(sample_path, "a1"), "x")
     with pytest.raises(Denied):
