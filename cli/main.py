@@ -16,7 +16,7 @@ from typing import TextIO
 from cli.context import Context
 from cli.output import printable
 from core.access import Session
-from core.db import Database, resolve_path
+from core.db import DEFAULT_PATH, PATH_ENV, Database, resolve_path
 from core.errors import CmailError, Denied, Invalid
 from core.services import modules
 from core.session import login
@@ -35,8 +35,13 @@ COMMANDS = {
     "init": ("cli.admin", "init"),
     "demo": ("cli.admin", "demo"),
     "lint": ("cli.routing", "lint"),
+    "audit": ("cli.audit", "audit"),
 }
 PASSWORD_ENV = "CMAIL_CONSOLE_PASSWORD"
+# Restricted mode (ssh ForceCommand, docs/ssh.md): forced by the environment the administrator
+# sets in sshd's configuration; no argument can switch it off.
+RESTRICTED_ENV = "CMAIL_CONSOLE_RESTRICTED"
+RESTRICTED_DB_ENV = "CMAIL_CONSOLE_RESTRICTED_DB"
 
 USAGE = """usage: cmail-console [-d PATH] [--json] [--login USER] [<module> <verb> [args…]]
 
@@ -48,6 +53,7 @@ commands:
   init PATH          create an empty cmail master database (schema v9)
   demo PATH          create a demo database if absent and print its logins
   lint               report problems in the whole configuration
+  audit [filter]     the audit trail, newest first (admins; --user USER, --limit N)
 
 options (anywhere on the line; `--` ends them):
   -d, --dbpath PATH  master database (else $CMAIL_MASTER_DB, else /etc/cmail/databases/master.db3)
@@ -56,7 +62,7 @@ options (anywhere on the line; `--` ends them):
   -v N               verbosity (accepted for cmail-admin compatibility)
   --theme NAME       console theme (e.g. textual-dark, textual-light, ansi-dark)
   --no-mouse         the console ignores the mouse (keyboard only)
-  --restricted       for ssh ForceCommand: no shell suspend, no screenshots
+  --restricted       for ssh ForceCommand: the console only, no -d, no suspend, no screenshots
   -h, --help         this text, or a module's verbs with `<module> --help`"""
 
 
@@ -114,6 +120,36 @@ def parse(argv: Sequence[str]) -> Options:
     return options
 
 
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() not in ("", "0", "no", "false")
+
+
+def _restricted_path(options: Options) -> str:
+    """The administrator chose the database in sshd's configuration; whoever types may not."""
+    if options.dbpath is not None or os.environ.get(PATH_ENV):
+        raise Invalid(
+            "dbpath",
+            "The database path cannot be chosen in restricted mode; "
+            f"the administrator sets it with {RESTRICTED_DB_ENV}.",
+        )
+    return os.environ.get(RESTRICTED_DB_ENV) or DEFAULT_PATH
+
+
+def _scrub_textual_environment() -> None:
+    """Textual reads switches from the environment as it is imported: TEXTUAL_SCREENSHOT and
+    TEXTUAL_LOG write files, TEXTUAL_DRIVER imports a module by name, TEXTUAL=devtools sends the
+    screen to a network port, TEXTUAL_ALLOW_SIGNALS lets ctrl+z suspend. sshd passes on only what
+    AcceptEnv allows, but a restricted console does not rely on the server's configuration."""
+    for name in [name for name in os.environ if name == "TEXTUAL" or name.startswith("TEXTUAL_")]:
+        del os.environ[name]
+
+
+def _on_terminal() -> bool:
+    """Without a terminal (scp, sftp, `ssh host cmd` under ForceCommand) the console would keep
+    running on closed pipes after the client left: refuse at once instead."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def _session(options: Options, db: Database, ctx: Context) -> Session:
     if options.login is None:
         return Session.system()
@@ -130,7 +166,8 @@ def run(
     err = err or sys.stderr
     try:
         options = parse(argv)
-        path = resolve_path(options.dbpath)
+        restricted = bool(options.restricted) or _flag(os.environ.get(RESTRICTED_ENV))
+        path = _restricted_path(options) if restricted else resolve_path(options.dbpath)
         ctx = Context(open_db=lambda: Database(path), json=options.json, out=out, err=err)
         if prompt is not None:
             ctx.prompt = prompt
@@ -138,14 +175,26 @@ def run(
             if options.help:
                 out.write(USAGE + "\n")
                 return 0
+            if restricted:
+                if not _on_terminal():
+                    raise Invalid(
+                        "terminal",
+                        "Restricted mode runs only the console, which needs a terminal "
+                        "(ssh -t); file transfers and commands are not available.",
+                    )
+                _scrub_textual_environment()  # before Textual is imported, just below
             from tui.app import run_console  # the UI loads only when it is wanted
 
             return run_console(
                 path,
                 login_as=options.login,
                 mouse=options.mouse,
-                restricted=options.restricted,
+                restricted=restricted,
                 theme=options.theme,
+            )
+        if restricted:
+            raise Denied(
+                f"Restricted mode runs only the console; {options.words[0]!r} is not available."
             )
         name, rest = options.words[0], options.words[1:]
         if name == "help":

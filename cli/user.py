@@ -101,9 +101,9 @@ def delete_preview(ctx: Context, args: list[str]) -> int:
         ctx.emit(preview)
         return 0
     message, warnings = users.delete_summary(preview, done=False)
-    ctx.out.write(message + "\n")
+    ctx.out.write(printable(message) + "\n")
     for warning in warnings:
-        ctx.out.write(warning + "\n")
+        ctx.out.write(printable(warning) + "\n")
     ctx.out.write("Nothing was changed.\n")
     return 0
 

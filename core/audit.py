@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from core.errors import CmailError, Denied, StorageError
 from core.records import Page
@@ -142,6 +143,14 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _storable(value: object) -> object:
+    """Text SQLite can bind: a lone surrogate (a non-UTF-8 byte from a command line, quoted in a
+    refusal) becomes a visible escape instead of an encoding error that hides the outcome."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
 class AuditTrail:
     def __init__(self, path: str, clock: Clock = datetime_now) -> None:
         self.path = path
@@ -168,6 +177,7 @@ class AuditTrail:
             result,
             message,
         )
+        entry = tuple(_storable(value) for value in entry)
         try:
             connection = self._connect()
             try:
@@ -220,7 +230,7 @@ class AuditTrail:
             params.append(before_id)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         try:
-            connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            connection = sqlite3.connect(f"file:{quote(self.path)}?mode=ro", uri=True)
             try:
                 rows = connection.execute(
                     "SELECT time, login, role, action, target, before, after, result, message, "
@@ -244,7 +254,8 @@ class AuditTrail:
             connection = self._connect()
             try:
                 row = connection.execute(
-                    "SELECT failures, last FROM login_failures WHERE login = ?", (login,)
+                    "SELECT failures, last FROM login_failures WHERE login = ?",
+                    (_storable(login),),
                 ).fetchone()
             finally:
                 connection.close()
@@ -261,7 +272,7 @@ class AuditTrail:
                     "INSERT INTO login_failures (login, failures, last) VALUES (?, 1, ?) "
                     "ON CONFLICT(login) DO UPDATE "
                     "SET failures = failures + 1, last = excluded.last",
-                    (login, now),
+                    (_storable(login), now),
                 )
             finally:
                 connection.close()
@@ -272,7 +283,9 @@ class AuditTrail:
         try:
             connection = self._connect()
             try:
-                connection.execute("DELETE FROM login_failures WHERE login = ?", (login,))
+                connection.execute(
+                    "DELETE FROM login_failures WHERE login = ?", (_storable(login),)
+                )
             finally:
                 connection.close()
         except sqlite3.Error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -18,7 +19,7 @@ from urllib.parse import quote
 import peewee
 
 from core import audit
-from core.errors import Busy, CmailError, Conflict, ReadOnly, SchemaError, StorageError
+from core.errors import Busy, CmailError, Conflict, Invalid, ReadOnly, SchemaError, StorageError
 
 DEFAULT_PATH = "/etc/cmail/databases/master.db3"
 PATH_ENV = "CMAIL_MASTER_DB"
@@ -59,11 +60,20 @@ def busy_timeout(environ: dict[str, str] | None = None) -> float:
 
 def check_file(path: str) -> None:
     """Refuse, with the reason, a path that cannot be a SQLite database before SQLite sees it."""
-    if not os.path.exists(path):
+    # Not os.path.exists: it says False for a file in a directory the user may not enter too.
+    try:
+        os.stat(path)
+    except FileNotFoundError:
         raise SchemaError(
             f"No database at {path}: the file does not exist "
             f"(create one with `cmail-console init {path}`, or name another with -d PATH)."
-        )
+        ) from None
+    except PermissionError:
+        raise SchemaError(
+            f"{path} cannot be read: permission denied on a directory above it."
+        ) from None
+    except OSError as error:
+        raise SchemaError(f"{path} cannot be read: {error.strerror}.") from None
     if os.path.isdir(path):
         raise SchemaError(f"{path} is a directory, not a cmail master database.")
     try:
@@ -84,6 +94,10 @@ def is_writable(path: str) -> bool:
 
 def translate(error: Exception) -> CmailError:
     """Turn a SQLite or peewee failure into the one sentence the user sees."""
+    # After some errors (disk full, I/O) SQLite rolls the transaction back by itself; peewee's
+    # ROLLBACK then fails too, and that second error would hide the one that matters.
+    while "no transaction is active" in str(error) and error.__context__ is not None:
+        error = error.__context__
     text = str(error)
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
@@ -101,6 +115,18 @@ def translate(error: Exception) -> CmailError:
     if isinstance(error, peewee.IntegrityError | sqlite3.IntegrityError):
         return Conflict(f"The change conflicts with existing data ({text}); nothing was changed.")
     return StorageError(f"The database refused the operation ({text}); nothing was changed.")
+
+
+def not_utf8(error: UnicodeEncodeError) -> Invalid:
+    """Text SQLite cannot take: undecodable bytes (e.g. in a command line's arguments) arrive
+    as lone surrogates. Name the value, escaped, instead of failing with a traceback."""
+    value = error.object if isinstance(error.object, str) else ""
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    return Invalid(
+        "text",
+        f"The text {shown!r} is not valid UTF-8 (it holds bytes that are not characters); "
+        "nothing was changed.",
+    )
 
 
 class Database:
@@ -121,7 +147,8 @@ class Database:
         )
         self.read_only = not is_writable(self.path)
         self._local = threading.local()
-        target = f"file:{quote(self.path)}?mode={'ro' if self.read_only else 'rw'}"
+        # Quote the file system's bytes: a path that is not UTF-8 is still a path.
+        target = f"file:{quote(os.fsencode(self.path))}?mode={'ro' if self.read_only else 'rw'}"
         self.pw = peewee.SqliteDatabase(
             target,
             uri=True,
@@ -131,6 +158,11 @@ class Database:
             check_same_thread=False,
         )
         proxy.initialize(self.pw)
+        # (device, inode) of the file the last unit opened: a file moved over the path since
+        # (a restore, a careless `mv`) is checked again before a service touches it.
+        self._seen: tuple[int, int] | None = self._identity()
+        # Thread → when its write unit began waiting for the write lock (see lock_wait()).
+        self._lock_waits: dict[int, float] = {}
         with self.read():
             self._check_schema()
 
@@ -144,10 +176,16 @@ class Database:
             # several Database objects can be used one after another in one process.
             if proxy.obj is not self.pw:
                 proxy.initialize(self.pw)
+            before = self._identity()
             try:
                 self.pw.connect(reuse_if_open=True)
+                self._recheck(before)
             except (peewee.PeeweeException, sqlite3.Error) as error:
+                self.pw.close()
                 raise translate(error) from None
+            except CmailError:
+                self.pw.close()
+                raise
         self._local.depth = depth + 1
         try:
             yield self.pw
@@ -167,6 +205,8 @@ class Database:
                 raise
             except (peewee.PeeweeException, sqlite3.Error) as error:
                 raise translate(error) from None
+            except UnicodeEncodeError as error:
+                raise not_utf8(error) from None
 
     @contextmanager
     def write(
@@ -184,19 +224,54 @@ class Database:
             if self.read_only:
                 raise ReadOnly(f"{self.path} is read-only for you; nothing was changed.")
             with self._connection() as pw:
+                waiter = threading.get_ident()
+                self._lock_waits[waiter] = time.monotonic()
                 try:
-                    with pw.atomic(lock_type="IMMEDIATE"):
+                    with pw.atomic(lock_type="IMMEDIATE"):  # waits up to the busy timeout
+                        self._lock_waits.pop(waiter, None)
                         yield pw
                         self.audit.record(pending, "ok", None)
                 except CmailError:
                     raise
                 except (peewee.PeeweeException, sqlite3.Error) as error:
                     raise translate(error) from None
+                except UnicodeEncodeError as error:
+                    raise not_utf8(error) from None
+                finally:
+                    self._lock_waits.pop(waiter, None)
         except CmailError as error:
             self.audit.record_outcome(pending, error)
             raise
         finally:
             audit.end()
+
+    def lock_wait(self) -> float:
+        """Seconds the longest-waiting write unit has been waiting for the write lock so far
+        (0.0: none is waiting), so a front end can show that it waits. Any thread may ask."""
+        starts = tuple(self._lock_waits.values())  # one C-level copy: safe under the GIL
+        return time.monotonic() - min(starts) if starts else 0.0
+
+    def _identity(self) -> tuple[int, int]:
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            raise StorageError(
+                f"{self.path} no longer exists: it was deleted or moved away while the console "
+                "had it open; nothing was changed."
+            ) from None
+        except OSError as error:
+            raise StorageError(
+                f"{self.path} can no longer be reached ({error.strerror})."
+            ) from None
+        return info.st_dev, info.st_ino
+
+    def _recheck(self, before: tuple[int, int]) -> None:
+        """Check the file again when it is not the one the last unit opened."""
+        after = self._identity()
+        if not before == after == self._seen:
+            self._check_schema()
+        # Replaced between the two looks: the connection may hold either file, so look again.
+        self._seen = before if before == after else None
 
     def _check_schema(self) -> None:
         rows = self.pw.execute_sql(
@@ -248,6 +323,11 @@ def _create(path: str, script: str) -> None:
     if not parent.is_dir():
         raise SchemaError(f"Cannot create {path}: the directory {parent} does not exist.")
     sql = resources.files("core").joinpath(script).read_text(encoding="utf-8")
+    try:
+        open(path, "xb").close()  # the system's own reason: name too long, permission denied…
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or "the name holds a NUL character"
+        raise SchemaError(f"Cannot create {path}: {reason}.") from None
     connection = sqlite3.connect(path)
     try:
         with connection:

@@ -16,7 +16,7 @@ from email.utils import formatdate
 from pathlib import Path
 
 from core.db import create_master, create_userdb, translate
-from core.errors import CmailError, Conflict, StorageError
+from core.errors import CmailError, Conflict, Invalid, StorageError
 from core.passwords import hash_password
 
 
@@ -204,6 +204,12 @@ def create_demo(path: str) -> DemoInfo:
     """Create the demo master database at `path` (and its parent directory) plus bob's user
     database next to it. Refuses an existing file; leaves nothing behind when it fails."""
     path = os.path.abspath(path)
+    if not path.isascii():
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            # bob's user-database path is stored in the master database, which holds UTF-8 only.
+            raise Invalid("path", f"The demo path {path!r} must be valid UTF-8 text.") from None
     userdb = userdb_path_for(path)
     for existing in (path, userdb):
         if os.path.exists(existing):

@@ -34,13 +34,22 @@ def verify(authdata: str | None, password: str) -> bool:
     if authdata is None or ":" not in authdata:
         return False
     salt, _, stored = authdata.partition(":")
-    return hmac.compare_digest(stored.encode("utf-8"), digest(salt, password).encode("utf-8"))
+    try:
+        computed = digest(salt, password)
+    except UnicodeEncodeError:
+        return False  # not UTF-8 (undecodable bytes): no stored password can match it
+    return hmac.compare_digest(stored.encode("utf-8"), computed.encode("utf-8"))
 
 
 def password_problem(password: str) -> str | None:
     """Why cmail could not use this password, or None. The daemons read C strings."""
     if "\x00" in password:
         return "a password cannot contain a NUL character"
+    if not password.isascii():
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a password must be valid UTF-8 text"
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"a password can be at most {MAX_PASSWORD_LENGTH} characters long"
     return None

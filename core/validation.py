@@ -21,7 +21,8 @@ _HANDOFF = re.compile(
 
 
 def _control_characters(text: str) -> bool:
-    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+    # C0, DEL and C1 (U+0080-U+009F: U+009B is CSI, which some terminals act on like ESC [).
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
 
 
 def text(field: str, value: object, *, allow_empty: bool = False, limit: int = MAX_TEXT) -> str:
@@ -73,7 +74,8 @@ def order(value: object, field: str = "order") -> int:
         raise Invalid(field, f"The {field} must be a whole number.")
     if isinstance(value, str):
         stripped = value.strip()
-        if not re.fullmatch(r"[+-]?\d+", stripped):
+        # ASCII digits only: int() also reads other scripts' digits ("٣" is 3), strtol does not.
+        if not re.fullmatch(r"[+-]?[0-9]+", stripped):
             raise Invalid(field, f"The {field} must be a whole number, not {value!r}.")
         value = int(stripped)
     if not isinstance(value, int):

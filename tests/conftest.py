@@ -24,7 +24,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def sample_path(tmp_path: Path) -> Path:
     """A private copy of cmail's sample master database, odd data included."""
     target = tmp_path / "master.db3"
-    shutil.copy(FIXTURES / "sample-master.db3", target)
+    shutil.copyfile(FIXTURES / "sample-master.db3", target)  # not the fixture's 0444 mode
     return target
 
 
@@ -54,5 +54,5 @@ def admin() -> Session:
 @pytest.fixture
 def userdb_path(tmp_path: Path) -> Path:
     target = tmp_path / "userdb.db3"
-    shutil.copy(FIXTURES / "sample-userdb.db3", target)
+    shutil.copyfile(FIXTURES / "sample-userdb.db3", target)
     return target

@@ -17,7 +17,7 @@ from typing import Any
 
 import peewee as pw
 
-from core import patterns, validation
+from core import audit, patterns, validation
 from core.access import Role, Scope, Session, load_scope
 from core.db import Database
 from core.errors import Conflict, Invalid, NotFound
@@ -144,9 +144,11 @@ def _where(scope: Scope, rule: AddressRule | None) -> str:
 
 # --- the rights a rule needs ----------------------------------------------------------------
 def _require_write(scope: Scope, rule: AddressRule, what: str) -> None:
+    # Name the expression only to someone who may see the rule: a refusal must not reveal it.
+    shown = f" ({rule.expression})" if _viewable(scope, rule) else ""
     scope.require(
         scope.may_write_address(rule.expression),
-        f"{what} rule {rule.order} ({rule.expression}): it lies outside your delegated expressions",
+        f"{what} rule {rule.order}{shown}: it lies outside your delegated expressions",
     )
 
 
@@ -601,7 +603,7 @@ def add_rule(
     expression, router, route = _validated(expression, router, route)
     explicit = None if order is None else validation.order(order)
     warnings = _expression_warnings(expression) + _route_warnings(expression, router, given, route)
-    with db.write() as db_pw:
+    with db.write(target=f"new rule {expression}") as db_pw:
         scope = load_scope(session)
         _require_expression(scope, expression)
         _require_store_target(scope, router, route)
@@ -619,6 +621,7 @@ def add_rule(
         inserted = Address.insert(values).execute()
         if inserted != new_order:
             raise Conflict(f"The rule got order {inserted}, not {new_order}; nothing was changed.")
+        audit.note(target=f"rule {new_order}", after=as_dict(rule))
     message = f"Added rule {new_order}: {expression} → {destination(rule)}."
     if explicit is None:
         message += (
@@ -645,7 +648,7 @@ def update_rule(
     route = validation.inbound_route(router, route)
     if expression is not None:
         expression = validation.expression(expression)
-    with db.write():
+    with db.write(target=f"rule {order}"):
         scope = load_scope(session)
         old = _require_rule(order)
         _require_write(scope, old, "change")
@@ -664,6 +667,7 @@ def update_rule(
         Address.update(
             {Address.expression: new_expression, Address.router: router, Address.route: route}
         ).where(Address.order == order).execute()
+        audit.note(before=as_dict(old), after=as_dict(rule))
     message = f"Rule {order} ({new_expression}) now routes to {destination(rule)}"
     message += f" (was {destination(old)})." if destination(old) != destination(rule) else "."
     if new_expression != old.expression:
@@ -674,13 +678,14 @@ def update_rule(
 
 def delete_rule(db: Database, session: Session, order: int | str) -> Change:
     order = validation.order(order)
-    with db.write():
+    with db.write(target=f"rule {order}"):
         scope = load_scope(session)
         rule = _require_rule(order)
         _require_write(scope, rule, "delete")
         warnings = _sender_warnings(rule, None)
         analysis = _deleting(scope, rule)
         Address.delete().where(Address.order == order).execute()
+        audit.note(before=as_dict(rule))
     message = f"Deleted rule {order}: {rule.expression} → {destination(rule)}."
     return Change(message, (*warnings, *analysis.sentences()), analysis.data(rule))
 
@@ -694,6 +699,7 @@ def _move(scope: Scope, rule: AddressRule, new_order: int) -> Change:
     analysis = _moving(scope, rule, new_order)
     _set_order(rule.order, new_order)
     moved = AddressRule(new_order, rule.expression, rule.router, rule.route)
+    audit.note(target=f"rule {rule.order}", before=as_dict(rule), after=as_dict(moved))
     direction = "up" if new_order > rule.order else "down"
     message = f"Moved rule {rule.order} ({rule.expression}) {direction} to order {new_order}."
     data = analysis.data(moved, previous_order=rule.order)
@@ -714,6 +720,11 @@ def _swap(scope: Scope, a: AddressRule, b: AddressRule) -> Change:
         f"{a.expression} now has order {b.order}, {b.expression} order {a.order}."
     )
     rule = AddressRule(b.order, a.expression, a.router, a.route)
+    audit.note(
+        target=f"rules {a.order} and {b.order}",
+        before=[as_dict(a), as_dict(b)],
+        after=[as_dict(rule), as_dict(AddressRule(a.order, b.expression, b.router, b.route))],
+    )
     data = analysis.data(rule, swapped_with=a.order)
     return Change(message, tuple(analysis.sentences()), data)
 
@@ -721,7 +732,7 @@ def _swap(scope: Scope, a: AddressRule, b: AddressRule) -> Change:
 def move_rule(db: Database, session: Session, order: int | str, new_order: int | str) -> Change:
     """Give a rule a free order (cmail-admin `swap` with a free second order does this)."""
     order, new_order = validation.order(order), validation.order(new_order, "new order")
-    with db.write():
+    with db.write(target=f"rule {order}"):
         scope = load_scope(session)
         return _move(scope, _require_rule(order), new_order)
 
@@ -734,8 +745,8 @@ def swap_rules(
     share one unit so nothing can take `b` in between."""
     a, b = validation.order(a, "first order"), validation.order(b, "second order")
     if a == b:
-        raise Invalid("second order", "A swap needs two different orders.")
-    with db.write():
+        raise Invalid("second order", "The second order must differ from the first one.")
+    with db.write(target=f"rules {a} and {b}"):
         scope = load_scope(session)
         first = _require_rule(a)
         second = _find(b)
@@ -765,9 +776,11 @@ def step_rule(db: Database, session: Session, order: int | str, direction: str) 
     """Swap a rule with the next rule above ("up") or below ("down") in the whole table;
     the actor must be allowed to write both."""
     order = validation.order(order)
-    with db.write():
+    with db.write(target=f"rule {order} {direction}"):
         scope = load_scope(session)
         rule = _require_rule(order)
+        # Rights first: "already the highest" must not describe a rule the actor may not touch.
+        _require_write(scope, rule, "move")
         return _swap(scope, rule, _neighbour(rule, direction))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import peewee as pw
 
+from core import validation
 from core.errors import NotFound
 from core.models import User
 
@@ -12,7 +13,10 @@ MAX_PAGE = 1000
 
 
 def page_size(limit: int | None) -> int:
-    return PAGE_SIZE if limit is None else max(1, min(int(limit), MAX_PAGE))
+    if limit is None:
+        return PAGE_SIZE
+    # validation.order: a whole number in 64 bits, or Invalid naming the limit (int() raised).
+    return max(1, min(validation.order(limit, "limit"), MAX_PAGE))
 
 
 def require_user(name: str, what: str = "user") -> User:
@@ -37,4 +41,5 @@ def search_filter(field: pw.Field, text: str | None) -> pw.Expression | None:
     """Filter-as-you-type: a literal, case-insensitive substring (no wildcards)."""
     if not text:
         return None
-    return pw.fn.instr(pw.fn.lower(field), text.lower()) > 0
+    # Both sides through SQLite's lower() (ASCII only): Python's would fold "Ü" and then miss it.
+    return pw.fn.instr(pw.fn.lower(field), pw.fn.lower(text)) > 0

@@ -16,12 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
+from core import audit
 from core.access import Role, Scope, Session, load_scope
 from core.db import Database, busy_timeout, is_writable, translate
-from core.errors import Invalid, NotFound, ReadOnly, StorageError
+from core.errors import CmailError, Invalid, NotFound, ReadOnly, StorageError
 from core.models import Popd, User
 from core.records import Change, Page
 from core.services.common import page_size, require_user
@@ -41,7 +43,10 @@ _COUNT_SQL = (
     "SELECT mail_user, count(*), total(mail_read = 0) FROM mailbox "
     "WHERE mail_user IN ({marks}) GROUP BY mail_user"
 )
-_READ_FLAG_SQL = "SELECT mail_read FROM mailbox WHERE mail_id = ? AND mail_user = ?"
+_READ_FLAG_SQL = (
+    "SELECT mail_read, mail_envelopefrom, mail_envelopeto FROM mailbox "
+    "WHERE mail_id = ? AND mail_user = ?"
+)
 _MARK_SQL = "UPDATE mailbox SET mail_read = ? WHERE mail_id = ? AND mail_user = ?"
 _DELETE_SQL = "DELETE FROM mailbox WHERE mail_id = ? AND mail_user = ?"
 _NO_ID = -(2**63)  # below every rowid: "from the start"
@@ -273,7 +278,7 @@ def _master_execute(db: Database) -> Execute:
 def _mail_id(value: object, field: str = "mail id") -> int:
     if isinstance(value, bool):
         raise Invalid(field, f"The {field} must be a whole number.")
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]+\s*", value):  # ASCII digits
         value = int(value)
     if not isinstance(value, int) or not -(2**63) <= value < 2**63:
         raise Invalid(field, f"The {field} must be a whole number, not {value!r}.")
@@ -452,7 +457,26 @@ def _apply(
         execute(_DELETE_SQL, (mail_id, user))
     elif (row[0] != 0) != read:
         execute(_MARK_SQL, (int(read), mail_id, user))
+    # The audit trail gets a deleted mail's envelope, never its content.
+    gone = {"envelope_from": row[1], "envelope_to": row[2]} if read is None else {}
+    audit.note(before={"read": row[0] != 0, **gone}, after=None if read is None else {"read": read})
     return row[0] != 0
+
+
+@contextmanager
+def _audited_snapshot(db: Database, action: str, target: str) -> Iterator[None]:
+    """The master snapshot a user-database write is checked in, audited like a write unit: the
+    caller records the entry before the user database commits, and a refusal or failure is
+    recorded here."""
+    pending = audit.begin(action, target)
+    try:
+        with db.read():
+            yield
+    except CmailError as error:
+        db.audit.record_outcome(pending, error)
+        raise
+    finally:
+        audit.end()
 
 
 def _change_mail(
@@ -462,8 +486,10 @@ def _change_mail(
     (its own short transaction, while the master snapshot that allowed it is still held)."""
     number = _mail_id(mail_id)
     what = "delete" if read is None else "change"
-    unit = db.write if source == MASTER else db.read
-    with unit():
+    action = "mailbox.delete_mail" if read is None else "mailbox.mark_read"
+    target_text = f"mail {number} of {user} in {source}"
+    unit = db.write if source == MASTER else partial(_audited_snapshot, db)
+    with unit(action, target_text):
         scope = load_scope(session)
         scope.require(scope.may_read_mail(user), f"{what} the mail of {user}")
         target = require_user(user)
@@ -474,6 +500,10 @@ def _change_mail(
         else:
             with _userdb_writer(where, db.path) as execute:
                 before = _apply(execute, user, where, number, read)
+                # The user database commits as this block ends: a trail that cannot be
+                # written must stop it before that, as in a master write unit.
+                if (pending := audit.current()) is not None:
+                    db.audit.record(pending, "ok", None)
     return where, number, before, warnings
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core import audit
 from core.access import Session, load_scope
 from core.db import Database
 from core.errors import Conflict, NotFound
@@ -84,13 +85,14 @@ def get(db: Database, session: Session, user: str) -> PopEntry:
 
 
 def enable(db: Database, session: Session, user: str) -> Change:
-    with db.write():
+    with db.write(target=user):
         scope = load_scope(session)
         scope.require(scope.may_edit_pop(user), f"enable POP for {user}")
         target = require_user(user)
         if Popd.select().where(Popd.user == user).exists():
             raise Conflict(f"POP is already enabled for {user}.")
         Popd.insert(user=user, lock=0).execute()
+        audit.note(before={"pop": "disabled"}, after={"pop": "enabled", "locked": False})
     warnings = []
     if target.alias_id is not None:
         warnings.append(
@@ -101,9 +103,13 @@ def enable(db: Database, session: Session, user: str) -> Change:
 
 
 def disable(db: Database, session: Session, user: str) -> Change:
-    with db.write():
+    with db.write(target=user):
         scope = load_scope(session)
         scope.require(scope.may_edit_pop(user), f"disable POP for {user}")
+        row = Popd.get_or_none(Popd.user == user)
+        if row is not None:
+            locked = row.lock != 0
+            audit.note(before={"pop": "enabled", "locked": locked}, after={"pop": "disabled"})
         if Popd.delete().where(Popd.user == user).execute() == 0:
             raise NotFound(f"{user} has no POP entry; nothing was changed.")
     return Change(f"POP disabled for {user}; their stored mail is kept.")
@@ -111,7 +117,7 @@ def disable(db: Database, session: Session, user: str) -> Change:
 
 def unlock(db: Database, session: Session, user: str) -> Change:
     """Clear a maildrop lock: an emergency action for locks left by a crashed session."""
-    with db.write():
+    with db.write(target=user):
         scope = load_scope(session)
         scope.require(scope.may_edit_pop(user), f"unlock the maildrop of {user}")
         row = Popd.get_or_none(Popd.user == user)
@@ -119,6 +125,7 @@ def unlock(db: Database, session: Session, user: str) -> Change:
             raise NotFound(f"{user} has no POP entry; nothing was changed.")
         was_locked = row.lock != 0
         Popd.update(lock=0).where(Popd.user == user).execute()
+        audit.note(before={"locked": was_locked}, after={"locked": False})
     if not was_locked:
         return Change(f"The maildrop of {user} was not locked; it stays unlocked.")
     return Change(f"The maildrop of {user} is unlocked.", (UNLOCK_WARNING,))

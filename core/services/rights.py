@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core import passwords, patterns, validation
+from core import audit, passwords, patterns, validation
 from core.access import Role, Scope, Session, load_scope, stamp
 from core.db import Database
 from core.errors import Conflict, Invalid, NotFound
@@ -142,7 +142,7 @@ def _manages_anything(name: str) -> bool:
 def grant(db: Database, session: Session, user: str, permission: str) -> Change:
     """Give `user` the `admin` or `delegate` permission."""
     permission = validation.permission(permission)
-    with db.write():
+    with db.write(target=user):
         scope = load_scope(session)
         scope.require_admin(f"grant the {permission} permission")
         target = require_user(user)
@@ -153,6 +153,10 @@ def grant(db: Database, session: Session, user: str, permission: str) -> Change:
             )
         warnings = _grant_warnings(target, permission, held)
         Permission.insert(user=user, permission=permission).execute()
+        audit.note(
+            before={"permissions": sorted(held)},
+            after={"permissions": sorted(held | {permission})},
+        )
         new_stamp = current_stamp(user) if scope.is_self(user) else None
     _keep_session(session, new_stamp)
     return Change(
@@ -180,7 +184,7 @@ def revoke(db: Database, session: Session, user: str, permissions: list[str] | N
     names = None if permissions is None else _names(permissions, "permission")
     if names == []:
         raise Invalid("permission", "Name at least one permission to revoke, or none for all.")
-    with db.write():
+    with db.write(target=user):
         scope = load_scope(session)
         scope.require_admin("revoke permissions")
         require_user(user)
@@ -199,6 +203,10 @@ def revoke(db: Database, session: Session, user: str, permissions: list[str] | N
         Permission.delete().where(
             Permission.user == user, Permission.permission.in_(names)
         ).execute()
+        audit.note(
+            before={"permissions": sorted(held)},
+            after={"permissions": sorted(held - set(names))},
+        )
         new_stamp = current_stamp(user) if scope.is_self(user) else None
     _keep_session(session, new_stamp)
     return Change(f"Revoked {', '.join(names)} from {user}.", (), {"user": user, "revoked": names})
@@ -207,7 +215,7 @@ def revoke(db: Database, session: Session, user: str, permissions: list[str] | N
 def set_permissions(db: Database, session: Session, user: str, permissions: list[str]) -> Change:
     """Make `user`'s permissions exactly `permissions` (an empty list removes all)."""
     wanted = list(dict.fromkeys(validation.permission(p) for p in permissions))
-    with db.write():
+    with db.write(target=user):
         scope = load_scope(session)
         scope.require_admin("set permissions")
         target = require_user(user)
@@ -225,6 +233,7 @@ def set_permissions(db: Database, session: Session, user: str, permissions: list
             ).execute()
         if added:
             Permission.insert_many([{"user": user, "permission": p} for p in added]).execute()
+        audit.note(before={"permissions": sorted(held)}, after={"permissions": sorted(wanted)})
         new_stamp = current_stamp(user) if scope.is_self(user) and (added or removed) else None
     _keep_session(session, new_stamp)
     shown = ", ".join(sorted(wanted)) or "no permissions"
@@ -302,8 +311,12 @@ def _manager_warnings(manager: str, held: frozenset[str]) -> list[str]:
 def add_delegated_user(db: Database, session: Session, manager: str, managed: str) -> Change:
     """Let `manager` administer `managed` (`api_user_delegates(manager, managed)`)."""
     if manager == managed:
-        raise Invalid("managed user", f"{manager} cannot be delegated to itself.")
-    with db.write():
+        raise Invalid(
+            "managed user",
+            f"The managed user must differ from the manager: {manager} cannot be delegated "
+            "to itself.",
+        )
+    with db.write(target=f"{manager} → {managed}"):
         scope = load_scope(session)
         scope.require_admin("change delegations")
         require_user(manager, "manager")
@@ -323,6 +336,7 @@ def add_delegated_user(db: Database, session: Session, manager: str, managed: st
                 f"{manager} may see it but not change it."
             )
         DelegatedUser.insert(user=manager, delegate=managed).execute()
+        audit.note(after={"manager": manager, "managed": managed})
     return Change(
         f"{manager} now manages {managed}.",
         tuple(warnings),
@@ -331,7 +345,7 @@ def add_delegated_user(db: Database, session: Session, manager: str, managed: st
 
 
 def remove_delegated_user(db: Database, session: Session, manager: str, managed: str) -> Change:
-    with db.write():
+    with db.write(target=f"{manager} → {managed}"):
         scope = load_scope(session)
         scope.require_admin("change delegations")
         deleted = (
@@ -341,6 +355,7 @@ def remove_delegated_user(db: Database, session: Session, manager: str, managed:
         )
         if deleted == 0:
             raise NotFound(f"{manager} does not manage {managed}; nothing was changed.")
+        audit.note(before={"manager": manager, "managed": managed})
     return Change(f"{manager} no longer manages {managed}.")
 
 
@@ -393,7 +408,7 @@ def add_delegated_expression(
 ) -> Change:
     """Let `manager` administer the addresses inside the LIKE pattern `expression`."""
     expression = validation.expression(expression)
-    with db.write():
+    with db.write(target=f"{manager} → {expression}"):
         scope = load_scope(session)
         scope.require_admin("change delegations")
         require_user(manager, "manager")
@@ -410,6 +425,7 @@ def add_delegated_expression(
         warnings = _expression_warnings(manager, expression)
         warnings += _manager_warnings(manager, permissions_of(manager))
         DelegatedExpression.insert(user=manager, expression=expression).execute()
+        audit.note(after={"manager": manager, "expression": expression})
     return Change(
         f"{manager} now manages the addresses matching {expression}.",
         tuple(warnings),
@@ -420,7 +436,7 @@ def add_delegated_expression(
 def remove_delegated_expression(
     db: Database, session: Session, manager: str, expression: str
 ) -> Change:
-    with db.write():
+    with db.write(target=f"{manager} → {expression}"):
         scope = load_scope(session)
         scope.require_admin("change delegations")
         deleted = (
@@ -433,6 +449,7 @@ def remove_delegated_expression(
         )
         if deleted == 0:
             raise NotFound(f"{manager} has no delegated pattern {expression}; nothing was changed.")
+        audit.note(before={"manager": manager, "expression": expression})
     return Change(f"{manager} no longer manages the addresses matching {expression}.")
 
 

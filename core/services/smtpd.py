@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from core import validation
+from core import audit, validation
 from core.access import Role, Scope, Session, load_scope
 from core.db import Database
 from core.errors import Conflict, NotFound
@@ -159,7 +159,7 @@ def enable(
     user can log in but cannot really send, and the Change says so."""
     defaulted = router is None
     router, checked = _validated(DEFAULT_ROUTER if defaulted else router, route)
-    with db.write():
+    with db.write(target=user):
         scope = load_scope(session)
         scope.require(scope.may_manage_user(user), f"enable sending for {user}")
         target = require_user(user)
@@ -167,6 +167,7 @@ def enable(
             raise Conflict(f"{user} already has an smtpd entry; use update to change it.")
         warnings = _warnings(target, router, route, checked)
         Smtpd.insert(user=user, router=router, route=checked).execute()
+        audit.note(after={"router": router, "route": checked})
     message = _outcome(user, router, checked)
     if defaulted:
         message = f"No router was given, so {user} got the default drop router: {user} "
@@ -179,20 +180,25 @@ def update(
 ) -> Change:
     """Set a user's send router; an omitted route becomes NULL, as with cmail-admin-smtpd."""
     router, checked = _validated(router, route)
-    with db.write():
+    with db.write(target=user):
         scope = load_scope(session)
         scope.require(scope.may_manage_user(user), f"change sending for {user}")
         target = require_user(user)
         warnings = _warnings(target, router, route, checked)
+        old = Smtpd.select(Smtpd.router, Smtpd.route).where(Smtpd.user == user).dicts().first()
+        audit.note(before=old, after={"router": router, "route": checked})
         if Smtpd.update(router=router, route=checked).where(Smtpd.user == user).execute() == 0:
             raise NotFound(f"{user} has no smtpd entry; use enable to create one.")
     return Change(_outcome(user, router, checked), (*warnings, SESSION_NOTE))
 
 
 def disable(db: Database, session: Session, user: str) -> Change:
-    with db.write():
+    with db.write(target=user):
         scope = load_scope(session)
         scope.require(scope.may_manage_user(user), f"disable sending for {user}")
+        audit.note(
+            before=Smtpd.select(Smtpd.router, Smtpd.route).where(Smtpd.user == user).dicts().first()
+        )
         if Smtpd.delete().where(Smtpd.user == user).execute() == 0:
             raise NotFound(f"{user} has no smtpd entry; nothing was changed.")
     return Change(

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import peewee as pw
 
-from core import passwords, validation
+from core import audit, passwords, validation
 from core.access import Role, Scope, Session, load_scope
 from core.db import SQLITE_MAGIC, Database
 from core.errors import Conflict, Denied, Invalid, NotFound
@@ -28,7 +28,7 @@ from core.models import (
     Smtpd,
     User,
 )
-from core.records import Change, Page
+from core.records import Change, Page, as_dict
 from core.services.common import (
     like_filter,
     page_size,
@@ -109,6 +109,11 @@ class DeletePreview:
     dangling_routes: tuple[StoreRoute, ...]  # store routes not cascaded: mail to them gets 554
     database: str | None
     notes: tuple[str, ...]
+
+
+def _login(authdata: str | None) -> str:
+    """A login as the audit trail records it: never the password or its hash."""
+    return "disabled" if authdata is None else "enabled"
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -326,7 +331,7 @@ def add_user(
     wanted = list(dict.fromkeys(validation.permission(r) for r in rights))
     alias = None if alias in (None, "", name) else validation.user_name(alias, "alias")
     warnings = validation.user_name_warnings(name)
-    with db.write():
+    with db.write(target=name):
         scope = load_scope(session)
         scope.require(scope.may_create_users(), "create users")
         if wanted:
@@ -345,6 +350,10 @@ def add_user(
             Permission.insert_many([{"user": name, "permission": p} for p in wanted]).execute()
         if scope.role is Role.DELEGATE:
             DelegatedUser.insert(user=scope.user, delegate=name).execute()
+        manager = scope.user if scope.role is Role.DELEGATE else None
+        audit.note(
+            after={"login": _login(authdata), "rights": wanted, "alias": alias, "manager": manager}
+        )
     message = f"User {name} added" + ("." if authdata else "; login is disabled (no password).")
     data = {"user": name, "rights": wanted, "alias": alias}
     if scope.role is Role.DELEGATE:
@@ -443,12 +452,13 @@ def delete_summary(preview: DeletePreview, *, done: bool = True) -> tuple[str, t
 def delete_user(db: Database, session: Session, name: str) -> Change:
     """Delete a user; the database cascades its rows (§1.3). Store routes are not cascaded and
     are reported, not changed."""
-    with db.write():
+    with db.write(target=name):
         scope = load_scope(session)
         scope.require(scope.may_manage_user(name), f"delete {name}")
         scope.require(not scope.is_self(name), "delete your own account")
         preview = _preview(name)
         require_other_admin(name, f"deleting {name}")
+        audit.note(before={"login": _login(require_user(name).authdata), **as_dict(preview)})
         User.delete().where(User.name == name).execute()
     message, warnings = delete_summary(preview)
     return Change(message, warnings, {"user": name, "cascaded": preview})
@@ -469,7 +479,7 @@ def set_password(
     user changing its own password must give the current one; its session then stays valid
     while its other sessions end."""
     authdata = _authdata(password)
-    with db.write():
+    with db.write(target=name):
         scope = load_scope(session)
         scope.require(scope.may_set_password(name), f"set the password of {name}")
         target = require_user(name)
@@ -486,6 +496,11 @@ def set_password(
             require_other_admin(name, f"revoking the login of {name}")
         shared = _shared_with(scope, name, target.authdata)
         User.update(authdata=authdata).where(User.name == name).execute()
+        changed = "new password" if authdata else "no password"
+        audit.note(
+            before={"login": _login(target.authdata)},
+            after={"login": _login(authdata), "password": changed},
+        )
         new_stamp = current_stamp(name) if own else None
     if new_stamp is not None:
         session.stamp = new_stamp
@@ -499,13 +514,14 @@ def set_password(
 
 def revoke_login(db: Database, session: Session, name: str) -> Change:
     """Disable a user's login (authdata NULL); its mail and rows stay."""
-    with db.write():
+    with db.write(target=name):
         scope = load_scope(session)
         scope.require(scope.may_manage_user(name), f"revoke the login of {name}")
         scope.require(not scope.is_self(name), "revoke your own login")
         target = require_user(name)
         require_other_admin(name, f"revoking the login of {name}")
         User.update(authdata=None).where(User.name == name).execute()
+        audit.note(before={"login": _login(target.authdata)}, after={"login": "disabled"})
     if target.authdata is None:
         return Change(f"{name} already had no login; it stays disabled.", (), {"user": name})
     return Change(f"The login of {name} is disabled.", (), {"user": name})
@@ -579,7 +595,7 @@ def set_alias(db: Database, session: Session, name: str, target: str | None) -> 
     """Make `name` an alias of `target`: its logins then act as `target` (§3.7). No target, or
     the user itself, clears the alias, as `cmail-admin-user alias U U` does."""
     clear = target is None or target == "" or target == name
-    with db.write():
+    with db.write(target=name):
         scope = load_scope(session)
         scope.require_admin("change aliases")
         user = require_user(name)
@@ -589,6 +605,7 @@ def set_alias(db: Database, session: Session, name: str, target: str | None) -> 
             aimed = require_user(target, "alias target")
             warnings = _alias_warnings(name, aimed)
             User.update(alias=target).where(User.name == name).execute()
+        audit.note(before={"alias": user.alias_id}, after={"alias": None if clear else target})
     if clear:
         if user.alias_id is None:
             return Change(f"{name} had no alias; nothing changed.", (), {"user": name})
@@ -670,7 +687,7 @@ def set_user_database(db: Database, session: Session, name: str, path: str | Non
     if path is not None and path != "":
         path = validation.text("user database", path, limit=validation.MAX_PATH)
     path = path or None
-    with db.write():
+    with db.write(target=name):
         scope = load_scope(session)
         scope.require_admin("change user databases")
         user = require_user(name)
@@ -686,6 +703,7 @@ def set_user_database(db: Database, session: Session, name: str, path: str | Non
                 "new mail goes to the master mailbox."
             ]
         User.update(database=path).where(User.name == name).execute()
+        audit.note(before={"database": user.database}, after={"database": path})
     if path is None:
         if user.database is None:
             return Change(f"{name} had no user database; nothing changed.", (), {"user": name})
@@ -709,9 +727,9 @@ def rename_user(db: Database, session: Session, old: str, new: str) -> Change:
     which are not foreign keys, are retargeted here."""
     new = validation.user_name(new, "new user name")
     if new == old:
-        raise Invalid("new user name", f"The new name is the same as the old one ({old}).")
+        raise Invalid("new user name", f"The new user name must differ from the old one ({old}).")
     warnings = validation.user_name_warnings(new)
-    with db.write():
+    with db.write(target=f"{old} → {new}"):
         scope = load_scope(session)
         scope.require_admin("rename users")
         user = require_user(old)
@@ -724,6 +742,7 @@ def rename_user(db: Database, session: Session, old: str, new: str) -> Change:
             .where(Address.router == "store", Address.route == old)
             .execute()
         )
+        audit.note(before={"name": old}, after={"name": new, "store_routes_retargeted": routes})
     if scope.is_self(old):
         session.user = new  # same password and rights, so the session's stamp still holds
     if user.database:

@@ -286,6 +286,12 @@ def test_delegate_swap_checks_both_rows(scoped, sample_path):
     assert row(sample_path, 303)[1] == "boss@example.com"
 
 
+def test_refusing_a_swap_does_not_reveal_a_hidden_rule(scoped):
+    with pytest.raises(Denied) as refused:
+        addresses.swap_rules(scoped, dele(), 303, 201)  # 201 cbdev@kitinfo.de: not visible
+    assert "201" in str(refused.value) and "cbdev" not in str(refused.value)
+
+
 def test_delegate_move_conflict_does_not_reveal_hidden_rule(scoped):
     with pytest.raises(Conflict, match="one you may not see") as refused:
         addresses.move_rule(scoped, dele(), 303, 201)

@@ -141,7 +141,7 @@ def test_userdb_matches_the_fixture(tmp_path: Path) -> None:
 @pytest.fixture(params=[EMPTY, SAMPLE], ids=["empty", "sample"])
 def real(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     path = tmp_path / "copy.db3"
-    shutil.copy(request.param, path)
+    shutil.copyfile(request.param, path)
     return Database(str(path))
 
 
