@@ -1,0 +1,1 @@
+"""The Textual console: a login, then one screen per cmail module (see tui/modules.py)."""

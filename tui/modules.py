@@ -1,0 +1,74 @@
+"""The one place that lists the console's modules. To add a screen, add a `Module` here.
+
+Each module is a Textual *mode* (its own screen stack) added after login for the roles that may
+see it; its key (a digit) switches to it from anywhere, and the palette (ctrl+p) lists it.
+Keys are fixed per module so they do not move when a role sees fewer modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.access import Role
+from core.services.modules import is_enabled
+from tui.screens.account import AccountScreen
+from tui.screens.addresses import AddressesScreen
+from tui.screens.audit import AuditScreen
+from tui.screens.base import ModuleScreen
+from tui.screens.lint import LintScreen
+from tui.screens.mailbox import MailboxScreen
+from tui.screens.pop_locks import PopLocksScreen
+from tui.screens.rights import RightsScreen
+from tui.screens.routing import RoutingScreen
+from tui.screens.users import UsersScreen
+
+EVERYONE = frozenset(Role)
+STAFF = frozenset({Role.ADMIN, Role.DELEGATE})
+
+
+@dataclass(frozen=True)
+class Module:
+    id: str  # the mode name; also used in `open_module('<id>')` actions
+    title: str  # shown in the module bar, breadcrumb, palette and help
+    key: str  # a digit: 1 Users, 2 Rights, 3 Addresses, 4 Routing, 5 POP locks, 6 Mailbox
+    screen: type[ModuleScreen]
+    roles: frozenset[Role] = EVERYONE  # who sees it at all (core still checks every action)
+    short: str = ""  # the module bar's label when the full titles do not fit (80 columns)
+
+    @property
+    def label(self) -> str:
+        return self.short or self.title
+
+    def visible_to(self, role: Role) -> bool:
+        return role in self.roles
+
+
+MODULES: tuple[Module, ...] = (
+    Module("account", "My account", "0", AccountScreen, frozenset({Role.USER})),
+    Module("users", "Users", "1", UsersScreen, EVERYONE),
+    Module("rights", "Rights", "2", RightsScreen, STAFF),
+    Module("addresses", "Addresses", "3", AddressesScreen, EVERYONE, "Addr"),
+    Module("routing", "Routing", "4", RoutingScreen, EVERYONE, "Route"),
+    Module("pop", "POP locks", "5", PopLocksScreen, EVERYONE, "POP"),
+    # Off with CMAIL_CONSOLE_DISABLE=mailbox (read as the console starts).
+    *(
+        (Module("mailbox", "Mailbox", "6", MailboxScreen, EVERYONE, "Mail"),)
+        if is_enabled("mailbox")
+        else ()
+    ),
+    Module("lint", "Lint", "7", LintScreen, frozenset({Role.ADMIN})),
+    Module("audit", "Audit", "8", AuditScreen, frozenset({Role.ADMIN})),
+)
+
+
+def landing_module(role: Role) -> str:
+    """Where a login lands: admins and delegates on Users, plain users on their own account."""
+    return "account" if role is Role.USER else "users"
+
+
+def visible_modules(role: Role) -> list[Module]:
+    return [module for module in MODULES if module.visible_to(role)]
+
+
+def module_by_id(module_id: str) -> Module | None:
+    return next((module for module in MODULES if module.id == module_id), None)

@@ -1,0 +1,136 @@
+"""Log in: a user name, then a masked password, checked by core exactly as cmail's daemons do.
+
+A refusal is one neutral sentence from core: whether the user does not exist, has no login (NULL
+authdata) or typed a wrong password is not told apart. The password never outlives the attempt in
+a widget.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Center, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Static
+
+from core.access import Session
+from core.errors import CmailError, Denied
+from core.services.rights import admin_exists
+from core.session import login
+from tui.screens.first_admin import FirstAdminScreen
+from tui.text import printable, safe
+from tui.widgets.status_bar import StatusBar
+from tui.workers import ServiceCalls, deliver
+
+
+class LoginScreen(ServiceCalls, Screen[None]):
+    AUTO_FOCUS = "#user"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "app.quit", "Quit", id="login.quit")]
+    HELP = (
+        "Log in with your cmail user name and password (the ones you use for mail). "
+        "Your rights decide which modules and keys you get: admins see everything, delegates "
+        "the users delegated to them, everyone else their own account."
+    )
+
+    def __init__(self, user: str | None = None) -> None:
+        super().__init__()
+        self._initial_user = user
+        self._busy = False
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(("Log in",))
+        with Center(), Vertical(id="login-box", classes="box"):
+            yield Static(Text("cmail console", style="bold"), id="login-title")
+            yield Static(safe(self.console.db_name, style="dim"), id="login-db")
+            yield Label("User")
+            yield Input(placeholder="user name", id="user")
+            yield Label("Password")
+            yield Input(placeholder="password", password=True, id="password")
+            yield Static(id="login-message")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        if self._initial_user:
+            self.query_one("#user", Input).value = self._initial_user
+            self.query_one("#password", Input).focus()
+        if self.console.db is not None and not self.console.read_only:
+            self._check_first_admin()
+
+    # --- first start ---------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="first-admin", exit_on_error=False)
+    def _check_first_admin(self) -> None:
+        db = self.console.db
+        assert db is not None
+        self.attempt(partial(admin_exists, db), self._offer_first_admin)
+
+    def _offer_first_admin(self, exists: bool) -> None:
+        if not exists:
+            self.app.push_screen(FirstAdminScreen(), self._first_admin_done)
+
+    def _first_admin_done(self, name: str | None) -> None:
+        if name:
+            self.reset(user=name, message=f"{name} is an admin now; log in with its password.")
+
+    # --- logging in ------------------------------------------------------------------------------
+    @on(Input.Submitted, "#user")
+    def _user_entered(self) -> None:
+        self.query_one("#password", Input).focus()
+
+    @on(Input.Submitted, "#password")
+    def _password_entered(self) -> None:
+        name = self.query_one("#user", Input).value
+        password_input = self.query_one("#password", Input)
+        if self._busy:
+            return
+        if not name:
+            self.query_one("#user", Input).focus()
+            self._show_message("Type your user name first.")
+            return
+        self._busy = True
+        self._show_message("Checking…", error=False)
+        password, password_input.value = password_input.value, ""
+        self._login(name, password)
+
+    @work(thread=True, exclusive=True, group="login", exit_on_error=False)
+    def _login(self, name: str, password: str) -> None:
+        db = self.console.db
+        assert db is not None
+        try:
+            session = login(db, name, password)
+        except Denied as error:
+            deliver(self, self._refused, str(error))
+        except CmailError as error:  # busy, damaged file…: not a refusal of these credentials
+            deliver(self, self._refused, str(error))
+            deliver(self, self.console.report_error, error)
+        else:
+            deliver(self, self._logged_in, session)
+
+    def _refused(self, message: str) -> None:
+        self._busy = False
+        self._show_message(message)
+        self.query_one("#password", Input).focus()
+
+    def _logged_in(self, session: Session) -> None:
+        self._busy = False
+        self._show_message("")
+        self.console.enter_console(session)
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _show_message(self, message: str, *, error: bool = True) -> None:
+        label = self.query_one("#login-message", Static)
+        label.update(Text(printable(message)))
+        label.set_class(error and bool(message), "-error")
+
+    def reset(self, *, user: str | None = None, message: str = "") -> None:
+        """Back to an empty form (after logout, or after the first admin was created)."""
+        self._busy = False
+        user_input = self.query_one("#user", Input)
+        user_input.value = user or ""
+        self.query_one("#password", Input).value = ""
+        self._show_message(message, error=False)
+        (self.query_one("#password", Input) if user else user_input).focus()

@@ -1,0 +1,1 @@
+"""Reusable widgets: paged table + filter bar, confirm and prompt dialogs, status bar."""

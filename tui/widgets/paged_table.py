@@ -1,0 +1,280 @@
+"""A list whose rows come from a core function returning `Page`s, one page at a time.
+
+The cost of showing a list depends on the page, never on the table: the first page loads when the
+list mounts, and the next one only when the cursor comes near the last loaded row. Every fetch runs
+in a thread worker; a newer fetch cancels an older one, and a generation number makes sure a slow
+stale answer is thrown away instead of overwriting a fresh one.
+
+Use it from a screen:
+
+    yield PagedTable(
+        [Column("User", 24), Column("Lock", 24), Column("Note")],
+        fetch=lambda search, after, limit: popd.list_entries(
+            db, session, search=search, after=after, limit=limit),
+        row_key=lambda entry: entry.user,           # the primary key
+        cells=lambda entry: (safe(entry.user), …),  # rich Text cells, never markup strings
+        empty_text=lambda search: "…why it is empty, and what to press…",
+    )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from core.records import Page
+from tui.text import printable
+from tui.widgets.filter_bar import FilterBar
+from tui.workers import ServiceCalls, deliver
+
+# (search, after, limit) -> Page: called in a worker thread, so it may block on the database.
+Fetch = Callable[[str | None, Any, int], Page[Any]]
+
+MAX_ROWS_PER_FETCH = 1000  # core's own cap on one page (core.services.common.MAX_PAGE)
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    width: int | None = None  # None: as wide as the widest loaded cell
+
+
+class RowTable(DataTable):
+    """A DataTable for lists of records: Home/End go to the first/last row, not the first/last
+    column (the row cursor is the only cursor here)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
+
+
+class PagedTable(ServiceCalls, Vertical):
+    """DataTable + `/` filter + a summary line ("n rows", "filtered: 'x'") + an empty state."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "open_filter", "Filter", id="list.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="list.clear-filter"),
+    ]
+    PAGE_SIZE = 50
+    PREFETCH = 10  # load the next page when the cursor is this close to the last loaded row
+
+    class Loaded(Message):
+        """A page arrived and is on screen."""
+
+        def __init__(self, table: PagedTable) -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> PagedTable:
+            return self.table
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        *,
+        fetch: Fetch,
+        row_key: Callable[[Any], object],
+        cells: Callable[[Any], Sequence[Text]],
+        empty_text: Callable[[str | None], str],
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self._columns = tuple(columns)
+        self._fetcher = fetch
+        self._row_key = row_key
+        self._cells = cells
+        self._empty_text = empty_text
+        self._records: dict[str, Any] = {}
+        self._cursor: Any = None
+        self._has_more = False
+        self._search: str | None = None
+        self._generation = 0
+        self._loading = False
+        self._loaded_once = False
+        self._note = ""
+
+    # --- composition -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        bar = FilterBar(id="filter")
+        bar.display = False
+        yield bar
+        yield RowTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="empty")
+        yield Static(id="summary")
+
+    def on_mount(self) -> None:
+        for column in self._columns:
+            self.table.add_column(column.label, width=column.width)
+        self.reload()
+
+    # --- what screens use --------------------------------------------------------------------
+    @property
+    def table(self) -> RowTable:
+        return self.query_one("#table", RowTable)
+
+    @property
+    def search(self) -> str | None:
+        return self._search
+
+    @property
+    def loading_rows(self) -> bool:
+        return self._loading
+
+    @property
+    def records(self) -> list[Any]:
+        """The records loaded so far, in display order."""
+        return list(self._records.values())
+
+    @property
+    def selected(self) -> Any | None:
+        """The record under the cursor, or None when the list is empty."""
+        table = self.table
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self._records.get(key) if key is not None else None
+
+    def set_note(self, note: str) -> None:
+        """Extra text for the summary line (e.g. when the list was last refreshed)."""
+        self._note = note
+        self._update_summary()
+
+    def focus_table(self) -> None:
+        self.table.focus()
+
+    def reload(self, *, select: object | None = None, fresh: bool = False) -> None:
+        """Fetch again from the first row, as many rows as are loaded now (at least a page;
+        only a page when `fresh`), keeping the cursor on the same record (or on `select`, e.g.
+        a row just created)."""
+        self._generation += 1
+        self._loading = True
+        keep = str(select) if select is not None else self._selected_key()
+        loaded = 0 if fresh else len(self._records)
+        limit = min(max(self.PAGE_SIZE, loaded), MAX_ROWS_PER_FETCH)
+        self._update_summary()
+        self._fetch(self._generation, self._search, None, limit, False, keep)
+
+    # --- loading -----------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="paged-table", exit_on_error=False)
+    def _fetch(
+        self,
+        generation: int,
+        search: str | None,
+        after: Any,
+        limit: int,
+        append: bool,
+        keep: str | None,
+    ) -> None:
+        ok = self.attempt(
+            partial(self._fetcher, search, after, limit),
+            partial(self._show, generation, append, keep),
+        )
+        if not ok:
+            deliver(self, self._failed, generation)
+
+    def _failed(self, generation: int) -> None:
+        if generation == self._generation:
+            self._loading = False
+            self._update_summary()
+
+    def _show(self, generation: int, append: bool, keep: str | None, page: Page[Any]) -> None:
+        if generation != self._generation:
+            return  # an answer to a question nobody asks any more
+        table = self.table
+        old_index = table.cursor_row
+        if not append:
+            table.clear()
+            self._records.clear()
+        for record in page.rows:
+            key = str(self._row_key(record))
+            if key in self._records:
+                continue  # the same row twice would make DataTable raise
+            self._records[key] = record
+            table.add_row(*self._cells(record), key=key)
+        self._cursor = page.cursor
+        self._has_more = page.has_more
+        self._loading = False
+        self._loaded_once = True
+        if not append and table.row_count:
+            index = table.get_row_index(keep) if keep in self._records else old_index
+            table.move_cursor(row=min(index, table.row_count - 1), animate=False)
+        self.set_class(table.row_count == 0, "-empty")
+        self._update_summary()
+        self.refresh_bindings()
+        self.post_message(self.Loaded(self))
+
+    def _selected_key(self) -> str | None:
+        table = self.table
+        if table.row_count == 0:
+            return None
+        value = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return value
+
+    def _update_summary(self) -> None:
+        count = self.table.row_count
+        if self._loading and not self._loaded_once:
+            text = Text("loading…")
+        else:
+            rows = f"{count}{'+' if self._has_more else ''} row{'' if count == 1 else 's'}"
+            text = Text(rows)
+            if self._search:
+                text = Text.assemble("filtered: '", printable(self._search), "' · ", rows)
+            if self._loading:
+                text.append(" · loading…")
+        if self._note:
+            text.append(f" · {self._note}")
+        self.query_one("#summary", Static).update(text)
+        empty = self._empty_text(self._search) if self._loaded_once and count == 0 else ""
+        self.query_one("#empty", Static).update(Text(printable(empty)))
+
+    @on(DataTable.RowHighlighted, "#table")
+    def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()  # keys may depend on the row under the cursor
+        table = self.table
+        if (
+            self._has_more
+            and not self._loading
+            and event.cursor_row >= table.row_count - self.PREFETCH
+        ):
+            self._loading = True
+            self._update_summary()
+            self._fetch(self._generation, self._search, self._cursor, self.PAGE_SIZE, True, None)
+
+    # --- filter --------------------------------------------------------------------------------
+    def action_open_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.display = True
+        bar.focus()
+
+    def action_clear_filter(self) -> None:
+        bar = self.query_one(FilterBar)
+        bar.value = ""
+        self._apply_filter("")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return bool(self._search)  # otherwise Esc falls through to the screen ("back")
+        return True
+
+    @on(FilterBar.Applied)
+    def _filter_applied(self, event: FilterBar.Applied) -> None:
+        event.stop()
+        self._apply_filter(event.text)
+
+    def _apply_filter(self, text: str) -> None:
+        self._search = text or None
+        self.query_one(FilterBar).display = bool(text)
+        self.focus_table()
+        self.reload(fresh=True)
