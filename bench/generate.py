@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.db import create_master  # noqa: E402
+from core.db import create_master
 
 CACHE = Path(os.environ.get("CMAIL_BENCH_CACHE", Path.home() / ".cache" / "cmail-console-bench"))
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
@@ -64,8 +64,10 @@ def generate(path: Path, users: int) -> None:
         db.executemany(
             "INSERT INTO addresses (address_expression, address_router, address_route) "
             "VALUES (?, 'redirect', ?)",
-            ((f"{name(i)}.alias@{domain(i)}", f"{name(i)}@{domain(i)}")
-             for i in range(users - len(domains))),
+            (
+                (f"{name(i)}.alias@{domain(i)}", f"{name(i)}@{domain(i)}")
+                for i in range(users - len(domains))
+            ),
         )
         db.executemany(
             "INSERT INTO smtpd (smtpd_user, smtpd_router) VALUES (?, 'defined')",
@@ -92,8 +94,10 @@ def generate(path: Path, users: int) -> None:
         db.executemany(
             "INSERT INTO mailbox (mail_user, mail_envelopeto, mail_envelopefrom, "
             "mail_submission, mail_data) VALUES (?, ?, 'sender@remote.example', '1700000000', ?)",
-            ((name(i), f"{name(i)}@{domain(i)}", b"Subject: hello\r\n\r\nbody\r\n")
-             for i in range(0, users, 10)),
+            (
+                (name(i), f"{name(i)}@{domain(i)}", b"Subject: hello\r\n\r\nbody\r\n")
+                for i in range(0, users, 10)
+            ),
         )
     db.close()
 
