@@ -115,3 +115,33 @@ async def test_a_changed_password_ends_the_session(console, console_path):
         assert isinstance(app.screen, LoginScreen)
         assert app.session is None
         assert "log in again" in login_message(app)
+
+
+async def test_typeahead_never_puts_the_password_into_the_user_field(console):
+    """Over a slow ssh link (or from a password manager) the whole `name⏎password⏎` arrives at
+    once: every key after the first Enter belongs to the password field."""
+    from textual import events
+
+    app = console()
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        burst = [*"plain", "enter", *PASSWORDS["plain"], "enter"]
+        for key in burst:
+            app.post_message(events.Key(key, "\r" if key == "enter" else key))
+        await settle(pilot)
+        assert app.session is not None and app.session.user == "plain"
+
+
+async def test_typeahead_with_a_wrong_password_shows_no_password(console):
+    from textual import events
+
+    app = console()
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        for key in [*"cbdev", "enter", *"s3cret", "backspace", "enter"]:
+            app.post_message(
+                events.Key(key, "\r" if key == "enter" else None if key == "backspace" else key)
+            )
+        await settle(pilot)
+        assert app.screen.query_one("#user", Input).value == "cbdev"
+        assert login_message(app) == WRONG_CREDENTIALS

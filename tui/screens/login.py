@@ -11,7 +11,7 @@ from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Vertical
@@ -26,6 +26,58 @@ from tui.screens.first_admin import FirstAdminScreen
 from tui.text import printable, safe
 from tui.widgets.status_bar import StatusBar
 from tui.workers import ServiceCalls, deliver
+
+
+class UserNameInput(Input):
+    """The user-name field moves on to the password at once when Enter is pressed, and hands
+    over every key that was already queued for it: typeahead (over a slow ssh link, or from a
+    password manager) must never put the password, readable, into this field.
+
+    Two Textual details make this necessary. An Input's Enter and Backspace are bindings, run
+    only once the key has bubbled up to the App, after the characters queued behind it were
+    already typed in; so this field handles those two keys itself, in order. And keys are
+    forwarded to the focused widget's queue before it handles any of them, so keys typed after
+    Enter may still arrive here: they are passed on until this field has the focus again."""
+
+    _handed_over = False
+
+    def _password(self) -> Input:
+        return self.screen.query_one("#password", Input)
+
+    def _passing_on(self) -> bool:
+        if self._handed_over and self.screen.focused is not self:
+            return True
+        self._handed_over = False
+        return False
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key in ("enter", "backspace"):
+            event.stop()
+            event.prevent_default()  # neither Input's handler nor the (late) binding
+            if event.key == "enter":
+                await self.action_submit()
+            else:
+                self.action_delete_left()
+
+    def insert_text_at_cursor(self, text: str) -> None:
+        if self._passing_on():
+            self._password().insert_text_at_cursor(text)
+        else:
+            super().insert_text_at_cursor(text)
+
+    def action_delete_left(self) -> None:
+        if self._passing_on():
+            self._password().action_delete_left()
+        else:
+            super().action_delete_left()
+
+    async def action_submit(self) -> None:
+        if self._passing_on():
+            await self._password().action_submit()
+            return
+        self._handed_over = True
+        self.screen.set_focus(self._password())  # now, not when Submitted is handled
+        await super().action_submit()
 
 
 class LoginScreen(ServiceCalls, Screen[None]):
@@ -48,7 +100,7 @@ class LoginScreen(ServiceCalls, Screen[None]):
             yield Static(Text("cmail console", style="bold"), id="login-title")
             yield Static(safe(self.console.db_name, style="dim"), id="login-db")
             yield Label("User")
-            yield Input(placeholder="user name", id="user")
+            yield UserNameInput(placeholder="user name", id="user")
             yield Label("Password")
             yield Input(placeholder="password", password=True, id="password")
             yield Static(id="login-message")
@@ -77,9 +129,6 @@ class LoginScreen(ServiceCalls, Screen[None]):
             self.reset(user=name, message=f"{name} is an admin now; log in with its password.")
 
     # --- logging in ------------------------------------------------------------------------------
-    @on(Input.Submitted, "#user")
-    def _user_entered(self) -> None:
-        self.query_one("#password", Input).focus()
 
     @on(Input.Submitted, "#password")
     def _password_entered(self) -> None:
