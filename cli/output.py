@@ -28,11 +28,17 @@ def table(
     header = " | ".join(f"{title:>{width}}" for title, width in columns)
     out.write(header + "\n")
     out.write("-" * len(header) + "\n")
+    # One format call per row; only a row holding None or an unprintable character takes the
+    # cell-by-cell way (the layout is printable, so the line is iff every cell is).
+    line = " | ".join(f"{{!s:>{width}}}" for _, width in columns).format
+    count = len(columns)
     for row in rows:
-        cells = (
-            f"{printable(cell):>{width}}" for cell, (_, width) in zip(row, columns, strict=True)
-        )
-        out.write(" | ".join(cells) + "\n")
+        if len(row) != count:
+            raise ValueError(f"A row of {len(row)} cells in a table of {count} columns.")
+        text = line(*row) if None not in row else None
+        if text is None or not text.isprintable():
+            text = line(*map(printable, row))
+        out.write(text + "\n")
 
 
 def plain(value: Any) -> Any:

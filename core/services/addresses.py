@@ -9,8 +9,9 @@ destination changes.
 
 from __future__ import annotations
 
+import heapq
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -23,13 +24,13 @@ from core.db import Database
 from core.errors import Conflict, Invalid, NotFound
 from core.models import Address, Smtpd, User
 from core.records import Change, Page, as_dict
-from core.services.common import like_filter, page_size, search_filter
+from core.services.common import case_twins, like_filter, page_size, search_filter
 
 MIN_ORDER = -(2**63)
 MAX_ORDER = 2**63 - 1
 MAX_SHIFT_WARNINGS = 10  # beyond this, warnings summarise; Change.data keeps every shift
 MAX_ANALYSED = 200  # overlapping rules checked exactly per query; beyond it the Change says so
-_BATCH = 200  # rows read per round while a delegate's list is filtered by Scope
+_BATCH = 1000  # most rows read per round while a delegate's list is filtered by Scope
 
 # What a reorder does to one pair of rules (the moved rule and one it passes).
 SHADOWS = "shadows"  # the moved rule now hides the other completely
@@ -167,19 +168,18 @@ def _require_store_target(scope: Scope, router: str, route: str | None) -> None:
         )
 
 
-def _visibility_condition(scope: Scope) -> pw.Expression | None:
-    """A SQL superset of what Scope.may_view_address allows. Sound because an expression's own
-    text always matches itself, so `E inside P` implies `E LIKE P`."""
-    if scope.is_admin:
-        return None
+def _visibility_parts(scope: Scope) -> list[pw.Expression]:
+    """A SQL superset of what Scope.may_view_address allows (to a non-admin), as parts each
+    read in its own way: the store rules of the actor and its users, through idx_addr_router;
+    and for a delegate the rules matching its patterns, by a scan. Sound because an
+    expression's own text always matches itself, so `E inside P` implies `E LIKE P`."""
     owners = sorted(n for n in {scope.user, *scope.managed} if n)
     if scope.role is not Role.DELEGATE:
         owners = [scope.user] if scope.user else []
-    condition = (Address.router == "store") & Address.route.in_(owners)
+    parts = [(Address.router == "store") & Address.route.in_(owners)]
     if scope.role is Role.DELEGATE and scope.expressions:
-        inside = reduce(operator.or_, (Address.expression**p for p in scope.expressions))
-        condition = condition | inside
-    return condition
+        parts.append(reduce(operator.or_, (Address.expression**p for p in scope.expressions)))
+    return parts
 
 
 # --- input checks that need the database ----------------------------------------------------
@@ -188,7 +188,7 @@ def _check_store_target(route: str) -> list[str]:
     mail nobody can fetch."""
     row = User.select(User.name, User.authdata, User.alias).where(User.name == route).first()
     if row is None:
-        similar = User.select(User.name).where(pw.fn.lower(User.name) == route.lower()).scalar()
+        similar = next(iter(case_twins(route.lower())), None)
         hint = f" (did you mean {similar!r}? names are case-sensitive)" if similar else ""
         raise Invalid(
             "route",
@@ -530,16 +530,14 @@ def list_rules(
     size = page_size(limit)
     with db.read():
         scope = load_scope(session)
-        query = _select().order_by(Address.order.desc())
-        conditions = [
-            like_filter(Address.expression, pattern),
-            _search(search),
-            _visibility_condition(scope),
-        ]
-        for condition in conditions:
-            if condition is not None:
-                query = query.where(condition)
-        rows = _page(scope, query, after, size + 1)
+        filters = [c for c in (like_filter(Address.expression, pattern), _search(search)) if c]
+        if scope.is_admin:
+            query = _select().order_by(Address.order.desc())
+            query = query.where(*filters) if filters else query
+            bounded = query.where(Address.order < after) if after is not None else query
+            rows = _rules(bounded.limit(size + 1))
+        else:
+            rows = _visible_page(scope, filters, after, size + 1)
     more = len(rows) > size
     rows = rows[:size]
     return Page(rows, rows[-1].order if rows else None, more)
@@ -549,25 +547,47 @@ def _search(text: str | None) -> pw.Expression | None:
     on_expression = search_filter(Address.expression, text)
     if on_expression is None:
         return None
-    return on_expression | search_filter(pw.fn.coalesce(Address.route, ""), text)
+    # A NULL route does not match, as '' would not: the search text is never empty here.
+    return on_expression | search_filter(Address.route, text)
 
 
-def _page(scope: Scope, query: pw.ModelSelect, after: int | None, wanted: int) -> list[AddressRule]:
-    """Admins take the SQL page as is; other rows pass the exact Scope check one by one,
-    reading further batches until the page is full."""
-    if scope.is_admin:
-        bounded = query.where(Address.order < after) if after is not None else query
-        return _rules(bounded.limit(wanted))
+def _visible_page(
+    scope: Scope, filters: list[pw.Expression], after: int | None, wanted: int
+) -> list[AddressRule]:
+    """The first `wanted` rules passing `filters` after the cursor that the exact Scope check
+    lets a non-admin see: each part of the SQL superset is read lazily in routing order (its
+    test first, the filters after it), the parts are merged, and the rows pass the check one by
+    one. The store-rule part never scans, so a delegate's page reads the table only as far as
+    its patterns' rules need."""
+    streams = [
+        _stream(_select().where(part, *filters).order_by(Address.order.desc()), after, wanted)
+        for part in _visibility_parts(scope)
+    ]
     found: list[AddressRule] = []
-    cursor = after
-    while len(found) < wanted:
+    last = None
+    for rule in heapq.merge(*streams, key=lambda r: -r.order):
+        if rule.order == last:
+            continue  # in both parts
+        last = rule.order
+        if _viewable(scope, rule):
+            found.append(rule)
+            if len(found) >= wanted:
+                break
+    return found
+
+
+def _stream(query: pw.ModelSelect, after: int | None, first: int) -> Iterator[AddressRule]:
+    """The rules of `query` after the cursor, read in batches as they are consumed: the first
+    batch is a page (the superset rarely holds rules the exact check refuses), later ones grow."""
+    cursor, size = after, first
+    while True:
         bounded = query.where(Address.order < cursor) if cursor is not None else query
-        batch = _rules(bounded.limit(_BATCH))
-        found += [r for r in batch if _viewable(scope, r)]
-        if len(batch) < _BATCH:
-            break
+        batch = _rules(bounded.limit(size))
+        yield from batch
+        if len(batch) < size:
+            return
         cursor = batch[-1].order
-    return found[:wanted]
+        size = min(size * 2, _BATCH)
 
 
 def get_rule(db: Database, session: Session, order: int | str) -> AddressRule:

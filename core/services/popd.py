@@ -10,7 +10,16 @@ from core.db import Database
 from core.errors import Conflict, NotFound
 from core.models import Popd, User
 from core.records import Change, Page
-from core.services.common import like_filter, page_size, require_user, search_filter
+from core.services.common import (
+    like_filter,
+    literal_prefix,
+    page_size,
+    prefix_first,
+    prefix_ranges,
+    require_user,
+    search_filter,
+    walk,
+)
 
 UNLOCK_WARNING = (
     "If a POP session is still running it keeps reading the maildrop, and a second session "
@@ -41,31 +50,39 @@ def list_entries(
     after: str | None = None,
     limit: int | None = None,
 ) -> Page[PopEntry]:
-    """POP rows the actor may see, by user name, one page at a time."""
+    """POP rows the actor may see, by user name, one page at a time; with `search`, users
+    starting with it first (see users.list_users)."""
     size = page_size(limit)
     with db.read():
         scope = load_scope(session)
-        query = (
-            Popd.select(Popd.user, Popd.lock, User.alias)
-            .join(User, on=(Popd.user == User.name))
-            .order_by(Popd.user)
+        query = Popd.select(Popd.user, Popd.lock, User.alias).join(
+            User, on=(Popd.user == User.name)
         )
-        for condition in (like_filter(Popd.user, pattern), search_filter(Popd.user, search)):
-            if condition is not None:
-                query = query.where(condition)
+        like = like_filter(Popd.user, pattern)
+        if like is not None:
+            query = query.where(like)
         if locked_only:
             query = query.where(Popd.lock != 0)
+        ranges = None
         if not scope.is_admin:
             visible = (
                 {scope.user, *scope.managed} if scope.role.value == "delegate" else {scope.user}
             )
             query = query.where(Popd.user.in_(sorted(n for n in visible if n)))
-        if after is not None:
-            query = query.where(Popd.user > after)
-        rows = [_entry(r) for r in query.limit(size + 1).tuples()]
-    more = len(rows) > size
-    rows = rows[:size]
-    return Page(rows, rows[-1].user if rows else None, more)
+        elif like is not None:
+            ranges = prefix_ranges(literal_prefix(pattern))
+        found = search_filter(Popd.user, search, short=True)
+        if found is None:
+            rows = walk(query, Popd.user, ranges, after, False, size + 1)
+        else:
+            rows = prefix_first(
+                query, Popd.user, search, found, after=after, descending=False,
+                wanted=size + 1, indexed=scope.is_admin, scan_ranges=ranges,
+            )  # fmt: skip
+        entries = [_entry(r) for r in rows]
+    more = len(entries) > size
+    entries = entries[:size]
+    return Page(entries, entries[-1].user if entries else None, more)
 
 
 def get(db: Database, session: Session, user: str) -> PopEntry:

@@ -19,6 +19,7 @@ from core.access import Role, Scope, Session, load_scope
 from core.db import SQLITE_MAGIC, Database
 from core.errors import NotFound
 from core.models import Address, Popd, Smtpd, User
+from core.services.common import case_twins
 from core.validation import handoff_problem
 
 MAX_HOPS = 20
@@ -286,9 +287,9 @@ def _store(scope: Scope, route: str | None) -> _Action:
 
 def _missing_user(route: str) -> _Action:
     notes = [f"No user named {route!r} exists (exact case): smtpd refuses the message with 554."]
-    other = User.select(User.name).where(pw.fn.lower(User.name) == route.lower()).first()
+    other = next(iter(case_twins(route.lower())), None)
     if other is not None:
-        notes.append(f"A user {other.name!r} exists; store routes are case-sensitive.")
+        notes.append(f"A user {other!r} exists; store routes are case-sensitive.")
     return _Action("store", route, FAIL_AFTER_DATA, True, tuple(notes), Mailbox(route, False))
 
 

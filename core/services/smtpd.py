@@ -16,7 +16,16 @@ from core.db import Database
 from core.errors import Conflict, NotFound
 from core.models import Address, Smtpd, User
 from core.records import Change, Page
-from core.services.common import like_filter, page_size, require_user, search_filter
+from core.services.common import (
+    like_filter,
+    literal_prefix,
+    page_size,
+    prefix_first,
+    prefix_ranges,
+    require_user,
+    search_filter,
+    walk,
+)
 
 DEFAULT_ROUTER = "drop"  # what `INSERT INTO smtpd (smtpd_user)` gives, as cmail-admin-smtpd does
 SESSION_NOTE = "Sessions that are already authenticated keep the old setting until they reconnect."
@@ -68,26 +77,35 @@ def list_entries(
     limit: int | None = None,
 ) -> Page[SmtpdEntry]:
     """smtpd rows the actor may see, by user name. `pattern` is cmail-admin's LIKE filter on the
-    user; `search` a literal substring of the user or the route; `after` the last user seen."""
+    user; `search` a literal substring of the user or the route, users starting with it first
+    (see users.list_users); `after` the last user seen."""
     size = page_size(limit)
     with db.read():
         scope = load_scope(session)
-        query = _select().order_by(Smtpd.user)
-        found = search_filter(Smtpd.user, search)
-        if found is not None:
-            found = found | search_filter(pw.fn.coalesce(Smtpd.route, ""), search)
-        for condition in (like_filter(Smtpd.user, pattern), found):
-            if condition is not None:
-                query = query.where(condition)
+        query = _select()
+        like = like_filter(Smtpd.user, pattern)
+        if like is not None:
+            query = query.where(like)
         visible = _visible_users(scope)
+        ranges = None
         if visible is not None:
             query = query.where(Smtpd.user.in_(visible))
-        if after is not None:
-            query = query.where(Smtpd.user > after)
-        rows = [_entry(r) for r in query.limit(size + 1).tuples()]
-    more = len(rows) > size
-    rows = rows[:size]
-    return Page(rows, rows[-1].user if rows else None, more)
+        elif like is not None:
+            ranges = prefix_ranges(literal_prefix(pattern))
+        found = search_filter(Smtpd.user, search, short=True)
+        if found is None:
+            rows = walk(query, Smtpd.user, ranges, after, False, size + 1)
+        else:
+            # Most rows have no route (any, defined, drop): the NULL test spares them the LIKE.
+            found = found | (Smtpd.route.is_null(False) & search_filter(Smtpd.route, search))
+            rows = prefix_first(
+                query, Smtpd.user, search, found, after=after, descending=False,
+                wanted=size + 1, indexed=visible is None, scan_ranges=ranges,
+            )  # fmt: skip
+        entries = [_entry(r) for r in rows]
+    more = len(entries) > size
+    entries = entries[:size]
+    return Page(entries, entries[-1].user if entries else None, more)
 
 
 def get(db: Database, session: Session, user: str) -> SmtpdEntry:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 import peewee as pw
@@ -30,11 +32,18 @@ from core.models import (
 )
 from core.records import Change, Page, as_dict
 from core.services.common import (
+    Ranges,
+    by_names,
+    case_twins,
     like_filter,
+    literal_prefix,
     page_size,
+    prefix_first,
+    prefix_ranges,
     require_user,
     search_filter,
     user_exists,
+    walk,
 )
 from core.services.rights import current_stamp, require_other_admin
 
@@ -129,32 +138,36 @@ def _visible(scope: Scope) -> set[str] | None:
     return names
 
 
-def _grouped_counts(query: pw.Select) -> dict[str, int]:
-    return dict(query.tuples())
-
-
 def _summaries(rows: list[tuple[str, str | None, str | None, str | None]]) -> list[UserSummary]:
     """Summaries for one page: every count is one query over the page's names only."""
     names = [row[0] for row in rows]
     if not names:
         return []
-    links = _grouped_counts(
-        Address.select(Address.route, pw.fn.COUNT(Address.order))
-        .where(Address.router == "store", Address.route.in_(names))
-        .group_by(Address.route)
+    links = dict(
+        by_names(
+            "SELECT address_route, COUNT(*) FROM addresses "
+            "WHERE address_router = 'store' AND {where} GROUP BY address_route",
+            names,
+            "address_route",
+        )
     )
-    mails = _grouped_counts(
-        Mail.select(Mail.user, pw.fn.COUNT(Mail.id)).where(Mail.user.in_(names)).group_by(Mail.user)
+    mails = dict(
+        by_names(
+            'SELECT mail_user, COUNT(*) FROM "mailbox" WHERE {where} GROUP BY mail_user',
+            names,
+            "mail_user",
+            scan=True,
+        )
     )
-    pop = {n for (n,) in Popd.select(Popd.user).where(Popd.user.in_(names)).tuples()}
-    smtpd = {n for (n,) in Smtpd.select(Smtpd.user).where(Smtpd.user.in_(names)).tuples()}
+    pop = {n for (n,) in by_names("SELECT pop_user FROM popd WHERE {where}", names, "pop_user")}
+    smtpd = {
+        n for (n,) in by_names("SELECT smtpd_user FROM smtpd WHERE {where}", names, "smtpd_user")
+    }
     rights: dict[str, list[str]] = {}
-    for user, permission in (
-        Permission.select(Permission.user, Permission.permission)
-        .where(Permission.user.in_(names))
-        .order_by(Permission.permission)
-        .tuples()
-    ):
+    grants = by_names(
+        "SELECT api_user, api_permission FROM api_access WHERE {where}", names, "api_user"
+    )
+    for user, permission in sorted(grants, key=lambda row: row[1]):
         rights.setdefault(user, []).append(permission)
     return [
         UserSummary(
@@ -188,25 +201,121 @@ def list_users(
     limit: int | None = None,
 ) -> Page[UserSummary]:
     """Users the actor may see, one keyset page at a time: admins all, delegates themselves and
-    their managed users, plain users themselves."""
+    their managed users, plain users themselves. With `search`, names that start with it come
+    first, then the other names that contain it (each run in name order): the prefix run is
+    read through the name index, so typing a name's start costs a page, not a table scan."""
     if sort not in SORTS:
         raise Invalid("sort", f"Users can be sorted by {', '.join(SORTS)}, not {sort!r}.")
     size = page_size(limit)
     with db.read():
         scope = load_scope(session)
-        query = _user_columns().order_by(User.name.desc() if descending else User.name)
-        for condition in (like_filter(User.name, pattern), search_filter(User.name, search)):
-            if condition is not None:
-                query = query.where(condition)
-        visible = _visible(scope)
-        if visible is not None:
-            query = query.where(User.name.in_(sorted(visible)))
-        if after is not None:
-            query = query.where(User.name < after if descending else User.name > after)
-        rows = list(query.limit(size + 1).tuples())
+        # Names first, from the name index alone (a scan never reads the table), then the
+        # page's other columns by key.
+        query, ranges, everyone = _filtered(User.select(User.name), scope, pattern)
+        found = search_filter(User.name, search, short=True)
+        if found is None:
+            rows = walk(query, User.name, ranges, after, descending, size + 1)
+        else:
+            rows = prefix_first(
+                query, User.name, search, found, after=after, descending=descending,
+                wanted=size + 1, indexed=everyone, scan_ranges=ranges,
+            )  # fmt: skip
         more = len(rows) > size
-        summaries = _summaries(rows[:size])
+        summaries = _summaries(_columns([name for (name,) in rows[:size]]))
     return Page(summaries, summaries[-1].name if summaries else None, more)
+
+
+def _columns(names: list[str]) -> list[tuple[str, str | None, str | None, str | None]]:
+    """The rows of the named users, in the order given."""
+    if not names:
+        return []
+    found = {
+        row[0]: row
+        for row in by_names(
+            "SELECT user_name, user_authdata, user_alias, user_database FROM users WHERE {where}",
+            names,
+            "user_name",
+        )
+    }
+    return [found[name] for name in names if name in found]
+
+
+def _filtered(
+    query: pw.ModelSelect, scope: Scope, pattern: str | None
+) -> tuple[pw.ModelSelect, Ranges | None, bool]:
+    """The query narrowed to cmail-admin's LIKE pattern and to what the actor may see; the
+    name-index ranges that hold its rows (None: read the index, or a delegate's few names, by
+    key); and whether the actor sees every user."""
+    like = like_filter(User.name, pattern)
+    if like is not None:
+        query = query.where(like)
+    visible = _visible(scope)
+    if visible is not None:
+        return query.where(User.name.in_(sorted(visible))), None, False
+    ranges = prefix_ranges(literal_prefix(pattern)) if like is not None else None
+    return query, ranges, True
+
+
+class UserLine(NamedTuple):
+    """One line of `cmail-admin-user list`: cmail-admin's columns, as it prints them."""
+
+    name: str
+    can_login: int  # 1 when user_authdata is not NULL, else 0 (the Auth column)
+    alias: str  # '' for none
+    addresses: int  # store routes naming this user
+    mails: int  # master mailbox only
+    database: str  # '' for none
+
+
+LINES_CHUNK = 20_000  # users per unit of work in user_lines
+
+
+def user_lines(
+    db: Database, session: Session, pattern: str | None = None
+) -> Iterator[list[UserLine]]:
+    """Every user the actor may see, in name order, as cmail-admin-user lists them, for printing
+    the whole table: chunks of LINES_CHUNK users, each one unit of work of three queries (the
+    users, then the store-route and master-mail counts over the chunk's name range), so the
+    table costs about one pass over each of users, the store routes and mailbox, and no lock is
+    held while the caller prints. `pattern` is cmail-admin's LIKE filter."""
+    columns = User.select(
+        User.name,
+        User.authdata.is_null(False),
+        pw.fn.COALESCE(User.alias, ""),
+        pw.fn.COALESCE(User.database, ""),
+    )
+    after = None
+    while True:
+        with db.read():
+            scope = load_scope(session)
+            query, ranges, _ = _filtered(columns, scope, pattern)
+            rows = walk(query, User.name, ranges, after, False, LINES_CHUNK, raw=True)
+            if not rows:
+                return
+            execute = db.pw.execute_sql
+            span = (rows[0][0], rows[-1][0])
+            links = dict(
+                execute(
+                    "SELECT address_route, COUNT(*) FROM addresses WHERE address_router = "
+                    "'store' AND address_route >= ? AND address_route <= ? GROUP BY address_route",
+                    span,
+                ).fetchall()
+            )
+            mails = dict(
+                execute(
+                    'SELECT mail_user, COUNT(*) FROM "mailbox" '
+                    "WHERE mail_user >= ? AND mail_user <= ? GROUP BY mail_user",
+                    span,
+                ).fetchall()
+            )
+        get_links, get_mails = links.get, mails.get
+        yield [
+            UserLine(name, login, alias, get_links(name, 0), get_mails(name, 0), database)
+            for name, login, alias, database in rows
+        ]
+        if len(rows) < LINES_CHUNK:
+            return
+        after = rows[-1][0]
 
 
 def _names(query: pw.Select) -> tuple[str, ...]:
@@ -308,7 +417,7 @@ def _authdata(password: str | None) -> str | None:
 
 def _case_twins(name: str, ignore: str | None = None) -> list[str]:
     """Warn about names that differ only in case: LIKE filters show them together."""
-    twins = _names(User.select(User.name).where(pw.fn.lower(User.name) == name.lower()))
+    twins = case_twins(name.lower())
     others = [t for t in twins if t not in (name, ignore)]
     if not others:
         return []
