@@ -216,3 +216,19 @@ async def test_module_keys_switch_and_escape_goes_back(console):
         await settle(pilot)
         assert isinstance(app.screen, PopLocksScreen)
         assert app.screen.table.selected is not None  # the POP screen kept its state
+
+
+async def test_the_list_follows_the_filter_as_it_is_typed(console, session_for):
+    app = console(session=session_for("cbdev"))
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        await pilot.press("slash", *"kit")
+        await pilot.pause(0.3)  # a pause in typing, no Enter
+        await settle(pilot)
+        assert {entry.user for entry in app.screen.table.records} == {"kitinfo"}
+        assert isinstance(app.focused, Input)  # still typing in the filter
+        await pilot.press("escape")
+        await settle(pilot)
+        assert len(app.screen.table.records) > 1

@@ -273,6 +273,14 @@ class PagedTable(ServiceCalls, Vertical):
         event.stop()
         self._apply_filter(event.text)
 
+    @on(FilterBar.Typed)
+    def _filter_typed(self, event: FilterBar.Typed) -> None:
+        """Follow the filter as it is typed, leaving the focus in the bar."""
+        event.stop()
+        if (event.text or None) != self._search:
+            self._search = event.text or None
+            self.reload(fresh=True)
+
     def _apply_filter(self, text: str) -> None:
         self._search = text or None
         self.query_one(FilterBar).display = bool(text)
