@@ -1,8 +1,9 @@
 """The console application: database problem → (first admin) → login → module screens.
 
-Every screen before login lives in the "gate" mode (problem screen or login screen). A login adds
-one mode per module the role may see (tui/modules.py) and switches to the landing module; logout
-removes those modes again, so nothing of one user's session survives into the next.
+The first screen (problem screen or login screen) is Textual's default screen; after a logout the
+screens before login live in the "gate" mode. A login adds one mode per module the role may see
+(tui/modules.py) and switches to the landing module; logout removes those modes again, so nothing
+of one user's session survives into the next.
 
 `make_app()` is the one factory used by the CLI (`run_console`), the tests and the screenshot
 script.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from typing import ClassVar
 
 from textual import events
@@ -28,14 +30,13 @@ from core.db import Database
 from core.errors import CmailError, SessionEnded
 from tui.commands import ModuleCommands
 from tui.modules import MODULES, Module, landing_module, module_by_id, visible_modules
-from tui.screens.help import HelpScreen
 from tui.screens.lock import ALLOWED_WHILE_LOCKED, IdleClock, IdleLock
 from tui.screens.login import LoginScreen
 from tui.screens.problem import ProblemScreen
 from tui.text import sentence
 
 DEFAULT_THEME = "textual-dark"
-GATE = "gate"  # the mode of the screens before login
+GATE = "gate"  # the mode of the screens before login, after a logout
 Clock = Callable[[], datetime]
 
 # Environment switches for run_console (cli/main.py passes only the path and --login).
@@ -55,7 +56,6 @@ def _module_bindings(modules: Iterable[Module]) -> list[BindingType]:
 class CmailConsole(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "cmail console"
-    DEFAULT_MODE = GATE
     COMMANDS = App.COMMANDS | {ModuleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1,question_mark", "help", "Help", id="app.help"),
@@ -94,7 +94,7 @@ class CmailConsole(App[None]):
         # An unknown name (e.g. a typo in $CMAIL_CONSOLE_THEME) falls back instead of crashing.
         self.theme = theme if theme in self.available_themes else DEFAULT_THEME
         self.animation_level = "none"  # nothing slides over ssh
-        self.add_mode(GATE, self._gate_screen)
+        self._gate_mode = False  # added at the first logout
         # None: $CMAIL_CONSOLE_IDLE_MINUTES (default 10); 0 never locks (tui/screens/lock.py).
         self.idle_lock = IdleLock(self, idle_minutes, idle_clock)
 
@@ -117,11 +117,16 @@ class CmailConsole(App[None]):
         return [] if self.session is None else visible_modules(self.session.role)
 
     # --- start -----------------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        """The first screen. Not a mode's: Textual mounts a mode's first screen inside its
+        start-up batch and shows it a frame later (~20 ms of start time)."""
+        return self._gate_screen()
+
     def _gate_screen(self) -> Screen:
         if self.db is None:
             assert self.problem is not None
-            return ProblemScreen(self.path, self.problem)
-        return LoginScreen(user=self._login_as)
+            return self._current_css(ProblemScreen(self.path, self.problem))
+        return self._current_css(LoginScreen(user=self._login_as))
 
     def on_mount(self) -> None:
         self.idle_lock.start()
@@ -134,13 +139,31 @@ class CmailConsole(App[None]):
         self._history.clear()
         modules = visible_modules(session.role)
         for module in modules:
-            self.add_mode(module.id, module.screen)
+            self.add_mode(module.id, partial(self.module_screen, module))
             self._module_modes.append(module.id)
         landing = landing_module(session.role)
         if landing not in self._module_modes and modules:
             landing = modules[0].id
         self.switch_mode(landing)
         self.refresh_bindings()
+
+    def module_screen(self, module: Module) -> Screen:
+        """A module's screen, made when its mode is first switched to (its code loads then).
+
+        Textual re-parses every stylesheet from scratch and restyles the app when a mode's new
+        screen has "missed" a CSS update (~60 ms on each module's first visit, more than the
+        page of rows costs). A screen made now has missed nothing: the stylesheet is current
+        (a theme change bumps the count and refreshes the current screen itself)."""
+        return self._current_css(module.screen())
+
+    def _current_css(self, screen: Screen) -> Screen:
+        screen._css_update_count = self._css_update_count
+        return screen
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        """Textual holds back every frame for 50 ms after a switch of mode (its only caller), to
+        mask the change. A module screen composes in a few ms, so the hold would only delay its
+        first rows: draw at once."""
 
     # --- actions ---------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -171,6 +194,8 @@ class CmailConsole(App[None]):
             self.switch_mode(self._history.pop())
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen  # loads on the first F1
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen.for_screen(self.screen))
@@ -180,6 +205,9 @@ class CmailConsole(App[None]):
             return
         self.session = None
         self._history.clear()
+        if not self._gate_mode:
+            self.add_mode(GATE, self._gate_screen)
+            self._gate_mode = True
         await self.switch_mode(GATE)
         for mode in self._module_modes:
             await self.remove_mode(mode)

@@ -7,20 +7,15 @@ Keys are fixed per module so they do not move when a role sees fewer modules.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.access import Role
 from core.services.modules import is_enabled
-from tui.screens.account import AccountScreen
-from tui.screens.addresses import AddressesScreen
-from tui.screens.audit import AuditScreen
-from tui.screens.base import ModuleScreen
-from tui.screens.lint import LintScreen
-from tui.screens.mailbox import MailboxScreen
-from tui.screens.pop_locks import PopLocksScreen
-from tui.screens.rights import RightsScreen
-from tui.screens.routing import RoutingScreen
-from tui.screens.users import UsersScreen
+
+if TYPE_CHECKING:
+    from tui.screens.base import ModuleScreen
 
 EVERYONE = frozenset(Role)
 STAFF = frozenset({Role.ADMIN, Role.DELEGATE})
@@ -31,9 +26,17 @@ class Module:
     id: str  # the mode name; also used in `open_module('<id>')` actions
     title: str  # shown in the module bar, breadcrumb, palette and help
     key: str  # a digit: 1 Users, 2 Rights, 3 Addresses, 4 Routing, 5 POP locks, 6 Mailbox
-    screen: type[ModuleScreen]
+    # "module:Class" in tui.screens, imported on first use: the login screen appears without
+    # loading any module screen's code (nor the services it calls).
+    screen_class: str
     roles: frozenset[Role] = EVERYONE  # who sees it at all (core still checks every action)
     short: str = ""  # the module bar's label when the full titles do not fit (80 columns)
+
+    @property
+    def screen(self) -> type[ModuleScreen]:
+        path, _, name = self.screen_class.partition(":")
+        screen: type[ModuleScreen] = getattr(importlib.import_module(f"tui.screens.{path}"), name)
+        return screen
 
     @property
     def label(self) -> str:
@@ -44,20 +47,20 @@ class Module:
 
 
 MODULES: tuple[Module, ...] = (
-    Module("account", "My account", "0", AccountScreen, frozenset({Role.USER})),
-    Module("users", "Users", "1", UsersScreen, EVERYONE),
-    Module("rights", "Rights", "2", RightsScreen, STAFF),
-    Module("addresses", "Addresses", "3", AddressesScreen, EVERYONE, "Addr"),
-    Module("routing", "Routing", "4", RoutingScreen, EVERYONE, "Route"),
-    Module("pop", "POP locks", "5", PopLocksScreen, EVERYONE, "POP"),
+    Module("account", "My account", "0", "account:AccountScreen", frozenset({Role.USER})),
+    Module("users", "Users", "1", "users:UsersScreen", EVERYONE),
+    Module("rights", "Rights", "2", "rights:RightsScreen", STAFF),
+    Module("addresses", "Addresses", "3", "addresses:AddressesScreen", EVERYONE, "Addr"),
+    Module("routing", "Routing", "4", "routing:RoutingScreen", EVERYONE, "Route"),
+    Module("pop", "POP locks", "5", "pop_locks:PopLocksScreen", EVERYONE, "POP"),
     # Off with CMAIL_CONSOLE_DISABLE=mailbox (read as the console starts).
     *(
-        (Module("mailbox", "Mailbox", "6", MailboxScreen, EVERYONE, "Mail"),)
+        (Module("mailbox", "Mailbox", "6", "mailbox:MailboxScreen", EVERYONE, "Mail"),)
         if is_enabled("mailbox")
         else ()
     ),
-    Module("lint", "Lint", "7", LintScreen, frozenset({Role.ADMIN})),
-    Module("audit", "Audit", "8", AuditScreen, frozenset({Role.ADMIN})),
+    Module("lint", "Lint", "7", "lint:LintScreen", frozenset({Role.ADMIN})),
+    Module("audit", "Audit", "8", "audit:AuditScreen", frozenset({Role.ADMIN})),
 )
 
 

@@ -20,9 +20,6 @@ from textual.widgets import Footer, Input, Label, Static
 
 from core.access import Session
 from core.errors import CmailError, Denied
-from core.services.rights import admin_exists
-from core.session import login
-from tui.screens.first_admin import FirstAdminScreen
 from tui.text import printable, safe
 from tui.widgets.status_bar import StatusBar
 from tui.workers import ServiceCalls, deliver
@@ -111,17 +108,23 @@ class LoginScreen(ServiceCalls, Screen[None]):
             self.query_one("#user", Input).value = self._initial_user
             self.query_one("#password", Input).focus()
         if self.console.db is not None and not self.console.read_only:
-            self._check_first_admin()
+            self.call_after_refresh(self._check_first_admin)  # once the form is on screen
 
     # --- first start ---------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="first-admin", exit_on_error=False)
     def _check_first_admin(self) -> None:
+        # Imported here, in the worker, after the form is on screen: what only a login or the
+        # first start needs is not part of the console's start time.
+        from core.services.rights import admin_exists
+
         db = self.console.db
         assert db is not None
         self.attempt(partial(admin_exists, db), self._offer_first_admin)
 
     def _offer_first_admin(self, exists: bool) -> None:
         if not exists:
+            from tui.screens.first_admin import FirstAdminScreen
+
             self.app.push_screen(FirstAdminScreen(), self._first_admin_done)
 
     def _first_admin_done(self, name: str | None) -> None:
@@ -147,6 +150,8 @@ class LoginScreen(ServiceCalls, Screen[None]):
 
     @work(thread=True, exclusive=True, group="login", exit_on_error=False)
     def _login(self, name: str, password: str) -> None:
+        from core.session import login
+
         db = self.console.db
         assert db is not None
         try:

@@ -30,6 +30,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable, Static
 
 from core.records import Page
@@ -68,6 +69,7 @@ class PagedTable(ServiceCalls, Vertical):
     ]
     PAGE_SIZE = 50
     PREFETCH = 10  # load the next page when the cursor is this close to the last loaded row
+    LOADING_SHOWN = 0.15  # seconds before a (re)load says "loading…": faster ones would flicker
 
     class Loaded(Message):
         """A page arrived and is on screen."""
@@ -104,6 +106,8 @@ class PagedTable(ServiceCalls, Vertical):
         self._loading = False
         self._loaded_once = False
         self._note = ""
+        self._loading_timer: Timer | None = None
+        self._focus_with_page = False
 
     # --- composition -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -131,6 +135,11 @@ class PagedTable(ServiceCalls, Vertical):
     @property
     def loading_rows(self) -> bool:
         return self._loading
+
+    @property
+    def ready(self) -> bool:
+        """A page is on screen and no fetch is pending (what the benchmark waits for)."""
+        return self._loaded_once and not self._loading
 
     @property
     def records(self) -> list[Any]:
@@ -163,7 +172,7 @@ class PagedTable(ServiceCalls, Vertical):
         keep = str(select) if select is not None else self._selected_key()
         loaded = 0 if fresh else len(self._records)
         limit = min(max(self.PAGE_SIZE, loaded), MAX_ROWS_PER_FETCH)
-        self._update_summary()
+        self._say_loading_soon()
         self._fetch(self._generation, self._search, None, limit, False, keep)
 
     # --- loading -----------------------------------------------------------------------------
@@ -187,7 +196,27 @@ class PagedTable(ServiceCalls, Vertical):
     def _failed(self, generation: int) -> None:
         if generation == self._generation:
             self._loading = False
+            self._page_arrived()
             self._update_summary()
+
+    def _say_loading_soon(self) -> None:
+        """The summary says "loading…" at once on the first load, else only once a fetch takes
+        long enough to notice (a repaint meanwhile would also slow the fetch down)."""
+        if self._loading_timer is not None:
+            self._loading_timer.stop()
+            self._loading_timer = None
+        if self._loaded_once:
+            self._loading_timer = self.set_timer(self.LOADING_SHOWN, self._update_summary)
+        else:
+            self._update_summary()
+
+    def _page_arrived(self) -> None:
+        if self._loading_timer is not None:
+            self._loading_timer.stop()
+            self._loading_timer = None
+        if self._focus_with_page:
+            self._focus_with_page = False
+            self.focus_table()
 
     def _show(self, generation: int, append: bool, keep: str | None, page: Page[Any]) -> None:
         if generation != self._generation:
@@ -207,6 +236,7 @@ class PagedTable(ServiceCalls, Vertical):
         self._has_more = page.has_more
         self._loading = False
         self._loaded_once = True
+        self._page_arrived()
         if not append and table.row_count:
             index = table.get_row_index(keep) if keep in self._records else old_index
             table.move_cursor(row=min(index, table.row_count - 1), animate=False)
@@ -249,7 +279,7 @@ class PagedTable(ServiceCalls, Vertical):
             and event.cursor_row >= table.row_count - self.PREFETCH
         ):
             self._loading = True
-            self._update_summary()
+            self._say_loading_soon()
             self._fetch(self._generation, self._search, self._cursor, self.PAGE_SIZE, True, None)
 
     # --- filter --------------------------------------------------------------------------------
@@ -284,5 +314,6 @@ class PagedTable(ServiceCalls, Vertical):
     def _apply_filter(self, text: str) -> None:
         self._search = text or None
         self.query_one(FilterBar).display = bool(text)
-        self.focus_table()
+        # The cursor moves to the list with the filtered page: one repaint, not two.
+        self._focus_with_page = True
         self.reload(fresh=True)
