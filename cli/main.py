@@ -11,15 +11,18 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from cli.context import Context
-from cli.output import printable
-from core.access import Session
-from core.db import DEFAULT_PATH, PATH_ENV, Database, resolve_path
+# Light imports only: the console's start time counts from here. The database, the sessions and
+# the output helpers load below, inside the functions that need them (peewee, json, hashlib).
+from core.dbfile import DEFAULT_PATH, PATH_ENV, resolve_path
 from core.errors import CmailError, Denied, Invalid
 from core.services import modules
-from core.session import login
+
+if TYPE_CHECKING:
+    from cli.context import Context
+    from core.access import Session
+    from core.db import Database
 
 # Module name → the cli module that implements its verbs (imported only when used).
 MODULES = {
@@ -151,12 +154,26 @@ def _on_terminal() -> bool:
 
 
 def _session(options: Options, db: Database, ctx: Context) -> Session:
+    from core.access import Session
+    from core.session import login
+
     if options.login is None:
         return Session.system()
     password = os.environ.get(PASSWORD_ENV)
     if password is None:
         password = ctx.prompt(f"Password for {options.login}: ")
     return login(db, options.login, password)
+
+
+def _context(path: str, options: Options, out: TextIO, err: TextIO, prompt=None) -> Context:
+    """What a verb receives; the database opens when the verb first asks for it."""
+    from cli.context import Context
+    from core.db import Database
+
+    ctx = Context(open_db=lambda: Database(path), json=options.json, out=out, err=err)
+    if prompt is not None:
+        ctx.prompt = prompt
+    return ctx
 
 
 def run(
@@ -168,9 +185,6 @@ def run(
         options = parse(argv)
         restricted = bool(options.restricted) or _flag(os.environ.get(RESTRICTED_ENV))
         path = _restricted_path(options) if restricted else resolve_path(options.dbpath)
-        ctx = Context(open_db=lambda: Database(path), json=options.json, out=out, err=err)
-        if prompt is not None:
-            ctx.prompt = prompt
         if not options.words:
             if options.help:
                 out.write(USAGE + "\n")
@@ -200,6 +214,7 @@ def run(
         if name == "help":
             out.write(USAGE + "\n")
             return 0
+        ctx = _context(path, options, out, err, prompt)
         if name in COMMANDS:
             module_name, function = COMMANDS[name]
             handler = getattr(importlib.import_module(module_name), function)
@@ -227,6 +242,8 @@ def run(
             ctx.session = _session(options, ctx.db, ctx)
         return module.VERBS[verb](ctx, args)
     except CmailError as error:
+        from cli.output import printable
+
         err.write(f"cmail-console: {printable(str(error))}\n")
         return error.exit_code
     except KeyboardInterrupt:

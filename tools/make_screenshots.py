@@ -262,8 +262,9 @@ async def take(shot: Shot, path: str) -> None:
         idle_minutes=IDLE_MINUTES,
         idle_clock=lambda: 0.0,
     )
-    if app.db is not None:
-        app.db.audit.clock = lambda: AUDIT_NOW
+    db = app.open_database()  # opened before the run, so the audit clock can be fixed
+    if db is not None:
+        db.audit.clock = lambda: AUDIT_NOW
     async with app.run_test(size=shot.size) as pilot:
         if shot.login is not None:
             await log_in(pilot, shot.login)

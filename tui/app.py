@@ -5,19 +5,34 @@ screens before login live in the "gate" mode. A login adds one mode per module t
 (tui/modules.py) and switches to the landing module; logout removes those modes again, so nothing
 of one user's session survives into the next.
 
+Only the module on view keeps its screen (memory stays that of one screen, however many modules
+were opened): switching module releases the screen left behind, keeping only its `ScreenState`
+(tui/screens/base.py), and coming back builds it anew from the database with that state. A screen
+with a drill-down or a dialog open on it is kept as it is.
+
+The login screen's first frame comes before peewee, core's services and the database: make_app
+checks the file with sqlite3 alone (a file it cannot work on gets the problem screen at once),
+and the login screen opens the database right after that frame (`open_database`).
+
 `make_app()` is the one factory used by the CLI (`run_console`), the tests and the screenshot
 script.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import gc
 import os
+import weakref
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events
+from textual._styles_cache import StylesCache
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.events import DescendantFocus
@@ -25,18 +40,23 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input
 
-from core.access import Role, Session
-from core.db import Database
+from core.dbfile import validate
 from core.errors import CmailError, SessionEnded
 from tui.commands import ModuleCommands
 from tui.modules import MODULES, Module, landing_module, module_by_id, visible_modules
 from tui.screens.lock import ALLOWED_WHILE_LOCKED, IdleClock, IdleLock
 from tui.screens.login import LoginScreen
-from tui.screens.problem import ProblemScreen
 from tui.text import sentence
+
+if TYPE_CHECKING:
+    # Not at start: peewee, the services and the DataTable load after the first frame.
+    from core.access import Session
+    from core.db import Database
+    from tui.screens.base import ScreenState
 
 DEFAULT_THEME = "textual-dark"
 GATE = "gate"  # the mode of the screens before login, after a logout
+PARK = "park"  # a blank screen, current while a module's screen is released
 Clock = Callable[[], datetime]
 
 # Environment switches for run_console (cli/main.py passes only the path and --login).
@@ -90,11 +110,13 @@ class CmailConsole(App[None]):
         self._initial_session = session
         self._login_as = login_as
         self._module_modes: list[str] = []
+        self._kept: dict[str, ScreenState] = {}  # module → what its released screen showed
         self._history: list[str] = []
         # An unknown name (e.g. a typo in $CMAIL_CONSOLE_THEME) falls back instead of crashing.
         self.theme = theme if theme in self.available_themes else DEFAULT_THEME
         self.animation_level = "none"  # nothing slides over ssh
         self._gate_mode = False  # added at the first logout
+        self.add_mode(PARK, Screen)
         # None: $CMAIL_CONSOLE_IDLE_MINUTES (default 10); 0 never locks (tui/screens/lock.py).
         self.idle_lock = IdleLock(self, idle_minutes, idle_clock)
 
@@ -111,27 +133,55 @@ class CmailConsole(App[None]):
     def locked_down(self) -> bool:
         """No screenshots to the server's disk and no suspend to a shell: for restricted (e.g.
         ssh ForceCommand) consoles, and for every non-admin session."""
-        return self.restricted or (self.session is not None and self.session.role is not Role.ADMIN)
+        return self.restricted or (self.session is not None and self.session.role != "admin")
 
     def visible_modules(self) -> list[Module]:
         return [] if self.session is None else visible_modules(self.session.role)
 
     # --- start -----------------------------------------------------------------------------------
+    def on_load(self) -> None:
+        # Before any worker: Textual runs thread workers in the loop's default executor.
+        asyncio.get_running_loop().set_default_executor(FreshContextExecutor())
+
     def get_default_screen(self) -> Screen:
         """The first screen. Not a mode's: Textual mounts a mode's first screen inside its
         start-up batch and shows it a frame later (~20 ms of start time)."""
         return self._gate_screen()
 
     def _gate_screen(self) -> Screen:
-        if self.db is None:
-            assert self.problem is not None
-            return self._current_css(ProblemScreen(self.path, self.problem))
+        if self.problem is not None:
+            return self._problem_screen()
         return self._current_css(LoginScreen(user=self._login_as))
+
+    def _problem_screen(self) -> Screen:
+        from tui.screens.problem import ProblemScreen  # only for a file it cannot work on
+
+        assert self.problem is not None
+        return self._current_css(ProblemScreen(self.path, self.problem))
 
     def on_mount(self) -> None:
         self.idle_lock.start()
-        if self._initial_session is not None and self.db is not None:
+        if self._initial_session is not None and self.open_database() is not None:
             self.enter_console(self._initial_session)
+
+    def open_database(self) -> Database | None:
+        """The database, opened on first use (None: it cannot be; `problem` says why).
+
+        The console starts without it: make_app checks the file with sqlite3 alone, and the
+        login screen opens it after its first frame, when peewee and core load."""
+        if self.db is None and self.problem is None:
+            from core.db import Database
+
+            try:
+                self.db = Database(self.path, cache_kib=PAGE_CACHE_KIB)
+            except CmailError as error:
+                self.problem = error
+        return self.db
+
+    def show_problem(self) -> None:
+        """The file passed make_app's check but could not be opened after all (e.g. it was
+        replaced meanwhile): the problem screen over the login screen (q quits)."""
+        self.push_screen(self._problem_screen())
 
     def enter_console(self, session: Session) -> None:
         """After a login: one mode per module this role may see, then the landing module."""
@@ -144,6 +194,7 @@ class CmailConsole(App[None]):
         landing = landing_module(session.role)
         if landing not in self._module_modes and modules:
             landing = modules[0].id
+        collect_garbage()  # before the first module's screen: what lives on until logout
         self.switch_mode(landing)
         self.refresh_bindings()
 
@@ -153,8 +204,14 @@ class CmailConsole(App[None]):
         Textual re-parses every stylesheet from scratch and restyles the app when a mode's new
         screen has "missed" a CSS update (~60 ms on each module's first visit, more than the
         page of rows costs). A screen made now has missed nothing: the stylesheet is current
-        (a theme change bumps the count and refreshes the current screen itself)."""
-        return self._current_css(module.screen())
+        (a theme change bumps the count and refreshes the current screen itself).
+
+        A module left earlier gets back what its released screen showed."""
+        screen = module.screen()
+        state = self._kept.pop(module.id, None)
+        if state is not None:
+            screen.resume_from(state)
+        return self._current_css(screen)
 
     def _current_css(self, screen: Screen) -> Screen:
         screen._css_update_count = self._css_update_count
@@ -185,13 +242,56 @@ class CmailConsole(App[None]):
         return True
 
     def action_open_module(self, module_id: str) -> None:
-        if module_id != self.current_mode:
-            self._history.append(self.current_mode)
-            self.switch_mode(module_id)
+        self.call_later(self._open_module, module_id)  # see _switch_module
 
     def action_back(self) -> None:
-        if self._history:
-            self.switch_mode(self._history.pop())
+        self.call_later(self._go_back)
+
+    async def _open_module(self, module_id: str) -> None:
+        if module_id != self.current_mode and self.check_action("open_module", (module_id,)):
+            self._history.append(self.current_mode)
+            await self._switch_module(module_id)
+
+    async def _go_back(self) -> None:
+        if self._history and self.check_action("back", ()):
+            await self._switch_module(self._history.pop())
+
+    async def _switch_module(self, mode: str) -> None:
+        """To another module: the screen left is released first, so the new one is built in
+        the memory the old one held (Textual keeps a screen until its mode is removed).
+
+        Called from the app's own queue, not from the key's handler: the key's widget is on
+        the screen left, and the handler's frames would keep that screen alive."""
+        left = self.current_mode
+        with self.batch_update():  # the blank screen shown meanwhile is never drawn
+            if self._releasable(left):
+                await self.switch_mode(PARK)
+                collect_garbage(await self._release(left))
+            self.switch_mode(mode)
+
+    def _releasable(self, mode: str) -> bool:
+        """A module's screen with nothing open on it (a drill-down or a dialog is kept, with
+        its screen, as it is)."""
+        if mode not in self._module_modes or module_by_id(mode) is None:
+            return False
+        try:
+            stack = self.get_screen_stack(mode)
+        except KeyError:
+            return False  # never opened
+        return len(stack) == 1 and hasattr(stack[0], "remember")
+
+    async def _release(self, mode: str) -> weakref.ref[Screen]:
+        """Free the screen of a module that is no longer on view; its mode stays, with a
+        factory that builds the screen again (with the state kept here) when it is opened."""
+        module = module_by_id(mode)
+        assert module is not None
+        screen = self.get_screen_stack(mode)[0]
+        self._kept[mode] = screen.remember()  # type: ignore[attr-defined]
+        released = weakref.ref(screen)
+        del screen
+        await self.remove_mode(mode)
+        self.add_mode(mode, partial(self.module_screen, module))
+        return released
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen  # loads on the first F1
@@ -204,6 +304,8 @@ class CmailConsole(App[None]):
         if self.session is None:
             return
         self.session = None
+        self._kept.clear()
+        gc.unfreeze()  # the module screens go now: their objects must be collectable again
         self._history.clear()
         if not self._gate_mode:
             self.add_mode(GATE, self._gate_screen)
@@ -258,6 +360,43 @@ class CmailConsole(App[None]):
             event.widget.cursor_blink = False
 
 
+class FreshContextExecutor(ThreadPoolExecutor):
+    """A thread pool that runs each job in a context of its own.
+
+    A Textual thread worker sets `active_worker` in the context of the pool thread it runs on,
+    and that context outlives the job: each thread would keep the last worker it ran alive, and
+    through it the worker's screen, long after the screen was released. Here the context goes
+    with the job."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return super().submit(contextvars.Context().run, fn, *args, **kwargs)
+
+
+def collect_garbage(released: weakref.ref[Screen] | None = None) -> None:
+    """Free a released screen now, and take what lives on out of the collector's passes.
+
+    A released screen is a web of cycles (widgets, their parents, styles, message queues): only
+    a full collection frees it. And Textual's `StylesCache.get_inner_outer` is an lru_cache on a
+    method: it keeps the style cache, with every rendered line, of the last 1024 widgets alive
+    long after the widgets are gone; emptying it costs the live widgets one cheap call each.
+
+    `gc.freeze()` then moves everything alive now (code, caches; no module screen is) to the
+    permanent generation, which no pass walks: this collection and the automatic full passes
+    (otherwise 100-300 ms with every module's widgets, styles and cached lines, several times a
+    minute while lists load) walk the objects of one screen. Logout unfreezes. But while
+    something still holds the `released` screen (e.g. a callback yet to run), nothing is frozen:
+    frozen, the screen would outlive that hold until logout; unfrozen, a later pass frees it."""
+    clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
+    if clear is not None:
+        clear()
+    gc.collect()
+    if released is None or released() is None:
+        gc.freeze()
+
+
+PAGE_CACHE_KIB = 256  # per connection; SQLite's 2 MiB default would be the console's peak
+
+
 def make_app(
     db_path: str,
     *,
@@ -271,16 +410,18 @@ def make_app(
     idle_clock: IdleClock | None = None,
 ) -> CmailConsole:
     """The console for `db_path`. A file that cannot be opened gives the problem screen; a
-    `session` skips the login (tests, screenshots)."""
-    db: Database | None = None
+    `session` skips the login (tests, screenshots).
+
+    Only sqlite3 looks at the file here: the database is opened (peewee and core are loaded)
+    after the login screen's first frame, or by `open_database()`; at once with a `session`."""
     problem: CmailError | None = None
     try:
-        db = Database(db_path)
+        validate(db_path)
     except CmailError as error:
         problem = error
-    return CmailConsole(
+    app = CmailConsole(
         db_path,
-        db=db,
+        db=None,
         problem=problem,
         session=session,
         theme=theme,
@@ -291,6 +432,9 @@ def make_app(
         idle_minutes=idle_minutes,
         idle_clock=idle_clock,
     )
+    if session is not None:
+        app.open_database()  # a session's caller has loaded core already
+    return app
 
 
 def _flag(name: str) -> bool:

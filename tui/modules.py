@@ -11,14 +11,18 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.access import Role
 from core.services.modules import is_enabled
 
 if TYPE_CHECKING:
+    from core.access import Role
     from tui.screens.base import ModuleScreen
 
-EVERYONE = frozenset(Role)
-STAFF = frozenset({Role.ADMIN, Role.DELEGATE})
+# Roles by their values: core.access.Role is a StrEnum, so `Role.ADMIN in STAFF` holds, and the
+# login screen appears without loading core.access (it loads peewee).
+EVERYONE: frozenset[str] = frozenset({"admin", "delegate", "user"})
+STAFF: frozenset[str] = frozenset({"admin", "delegate"})
+ADMIN_ONLY: frozenset[str] = frozenset({"admin"})
+USER_ONLY: frozenset[str] = frozenset({"user"})
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class Module:
     # "module:Class" in tui.screens, imported on first use: the login screen appears without
     # loading any module screen's code (nor the services it calls).
     screen_class: str
-    roles: frozenset[Role] = EVERYONE  # who sees it at all (core still checks every action)
+    roles: frozenset[str] = EVERYONE  # who sees it at all (core still checks every action)
     short: str = ""  # the module bar's label when the full titles do not fit (80 columns)
 
     @property
@@ -47,7 +51,7 @@ class Module:
 
 
 MODULES: tuple[Module, ...] = (
-    Module("account", "My account", "0", "account:AccountScreen", frozenset({Role.USER})),
+    Module("account", "My account", "0", "account:AccountScreen", USER_ONLY),
     Module("users", "Users", "1", "users:UsersScreen", EVERYONE),
     Module("rights", "Rights", "2", "rights:RightsScreen", STAFF),
     Module("addresses", "Addresses", "3", "addresses:AddressesScreen", EVERYONE, "Addr"),
@@ -59,14 +63,14 @@ MODULES: tuple[Module, ...] = (
         if is_enabled("mailbox")
         else ()
     ),
-    Module("lint", "Lint", "7", "lint:LintScreen", frozenset({Role.ADMIN})),
-    Module("audit", "Audit", "8", "audit:AuditScreen", frozenset({Role.ADMIN})),
+    Module("lint", "Lint", "7", "lint:LintScreen", ADMIN_ONLY),
+    Module("audit", "Audit", "8", "audit:AuditScreen", ADMIN_ONLY),
 )
 
 
 def landing_module(role: Role) -> str:
     """Where a login lands: admins and delegates on Users, plain users on their own account."""
-    return "account" if role is Role.USER else "users"
+    return "account" if role == "user" else "users"
 
 
 def visible_modules(role: Role) -> list[Module]:

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from core import db as dbmod
+from core import dbfile
 from core.access import Session
 from core.db import Database, create_master
 from core.errors import CmailError, ReadOnly, SchemaError, StorageError
@@ -243,10 +244,10 @@ def test_unreadable_simulated(master: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
         return call
 
-    monkeypatch.setattr(dbmod, "open", refuse(real_open), raising=False)
+    monkeypatch.setattr(dbfile, "open", refuse(real_open), raising=False)
     with pytest.raises(SchemaError, match=r"cannot be read: permission denied\.$"):
         Database(str(master))
-    monkeypatch.setattr(dbmod.os, "stat", refuse(real_stat))
+    monkeypatch.setattr(dbfile.os, "stat", refuse(real_stat))
     with pytest.raises(SchemaError, match="permission denied on a directory above it"):
         Database(str(master))
 

@@ -132,14 +132,14 @@ async def test_refresh_shows_new_entries(console, audited, console_path):
 async def test_coming_back_shows_what_happened_meanwhile(console, audited, console_path):
     app = console(session=audited)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await open_audit(app, pilot)
+        await open_audit(app, pilot)
         await pilot.press("1")
         await settle(pilot)
         popd.disable(Database(str(console_path), clock=fixed_now), audited, "plain")
         await pilot.press("8")
         await settle(pilot)
-        assert app.screen is screen
-        assert rows(screen)[0][2:] == ["popd.disable", "ok", "plain"]
+        assert isinstance(app.screen, AuditScreen)
+        assert rows(app.screen)[0][2:] == ["popd.disable", "ok", "plain"]
 
 
 async def test_a_delegate_does_not_get_the_module(console, session_for):

@@ -145,8 +145,8 @@ class AuditScreen(ModuleScreen):
         super().__init__()
         self._shown = False
 
-    def on_screen_resume(self) -> None:
-        super().on_screen_resume()
+    def resumed(self) -> None:
+        super().resumed()
         # Changes made in other modules since the list was last shown belong on top of it (the
         # first time, the list loads by itself as it mounts).
         if self._shown:

@@ -13,10 +13,17 @@ a drill-down survives a jump to another module and back). To add one:
 4. run database work in `@work(thread=True, exclusive=True, group=…, exit_on_error=False)`
    methods that call `self.attempt(partial(service, self.db, self.session, …), self._done)`;
 5. register the class in `tui/modules.py`.
+
+Only the module on view keeps its screen: when the admin switches module, the app releases the
+screen left behind (tui/app.py) after `remember()` put what it showed into a `ScreenState` (the
+filter and cursor row of each list, the focus, the attributes named in `KEEP`). Coming back
+builds a new screen from the database as it is now, and `resume_from()` gives it that state.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import ClassVar
 
@@ -24,15 +31,28 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widget import Widget
+from textual.widgets import Input
 
 from core.access import Scope, Session, current_scope
 from core.db import Database
 from core.records import Change
+from tui.widgets.footer import KeyFooter
+from tui.widgets.paged_table import ListState, PagedTable
 from tui.widgets.status_bar import ModuleBar, StatusBar
 from tui.workers import ServiceCalls
 
 fetch_scope = current_scope  # TODO(lead): remove once every screen imports current_scope
+
+
+@dataclass(frozen=True)
+class ScreenState:
+    """What a released module screen showed, for the screen built when its module is opened
+    again: a few strings and numbers, not the rows (those are read again)."""
+
+    lists: Mapping[str, ListState] = field(default_factory=dict)  # by the list's id
+    focus: str | None = None  # a selector of the focused widget
+    kept: Mapping[str, object] = field(default_factory=dict)  # the screen's KEEP attributes
 
 
 class ModuleScreen(ServiceCalls, Screen[None]):
@@ -43,6 +63,8 @@ class ModuleScreen(ServiceCalls, Screen[None]):
     TITLE: ClassVar[str] = ""
     HELP: ClassVar[str] = ""
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+    # Attributes a rebuilt screen gets back (e.g. a sort order); set before it composes.
+    KEEP: ClassVar[tuple[str, ...]] = ()
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.back", "Back", show=False, id="screen.back"),
     ]
@@ -50,6 +72,8 @@ class ModuleScreen(ServiceCalls, Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.scope: Scope | None = None
+        self._on_screen = False  # between a ScreenResume and the next ScreenSuspend
+        self._resumed_lists: dict[str, ListState] = {}
 
     # --- what every module screen shares -------------------------------------------------------
     @property
@@ -67,8 +91,8 @@ class ModuleScreen(ServiceCalls, Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(self.crumbs())
         yield ModuleBar(current=self.MODULE_ID)
-        yield from self.compose_body()
-        yield Footer(compact=True)
+        yield from self._resuming(self.compose_body())
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
@@ -77,8 +101,21 @@ class ModuleScreen(ServiceCalls, Screen[None]):
         return (self.TITLE,)
 
     def on_screen_resume(self) -> None:
-        # Rights may have changed while another module was on screen.
-        self.refresh_scope()
+        # Textual resumes a mode's new screen twice (as the mode starts and as it is switched
+        # to); the second changes nothing and must not read everything again (a whole lint).
+        if self._on_screen:
+            return
+        self._on_screen = True
+        self.resumed()
+
+    def on_screen_suspend(self) -> None:
+        self._on_screen = False
+
+    def resumed(self) -> None:
+        """The screen is shown, first or again. Override (calling super()) to re-read what
+        other modules may have changed meanwhile; not `on_screen_resume`, which Textual calls
+        in every class that defines it."""
+        self.refresh_scope()  # rights may have changed while another module was on screen
 
     @work(thread=True, exclusive=True, group="scope", exit_on_error=False)
     def refresh_scope(self) -> None:
@@ -87,6 +124,28 @@ class ModuleScreen(ServiceCalls, Screen[None]):
     def _scope_loaded(self, scope: Scope) -> None:
         self.scope = scope
         self.refresh_bindings()
+
+    # --- released and rebuilt (tui/app.py) -------------------------------------------------------
+    def remember(self) -> ScreenState:
+        """What to show again after this screen is released."""
+        lists = {table.id: table.list_state() for table in self.query(PagedTable) if table.id}
+        kept = {name: getattr(self, name) for name in self.KEEP}
+        return ScreenState(lists, _focus_selector(self.focused), kept)
+
+    def resume_from(self, state: ScreenState) -> None:
+        """Call on a new screen, before it composes: it shows `state` instead of its start."""
+        for name, value in state.kept.items():
+            setattr(self, name, value)
+        self._resumed_lists = dict(state.lists)
+        if state.focus is not None:
+            self.AUTO_FOCUS = state.focus  # type: ignore[misc]  # this screen only
+
+    def _resuming(self, widgets: Iterable[Widget]) -> Iterator[Widget]:
+        # Every widget the body yields passes here, also those inside `with container:`.
+        for widget in widgets:
+            if isinstance(widget, PagedTable) and widget.id in self._resumed_lists:
+                widget.resume_list(self._resumed_lists.pop(widget.id))
+            yield widget
 
     # --- keys ------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -107,3 +166,13 @@ class ModuleScreen(ServiceCalls, Screen[None]):
         self.console.say(change.message)
         for warning in change.warnings:
             self.console.say(warning, severity="warning")
+
+
+def _focus_selector(widget: Widget | None) -> str | None:
+    """`#list #table` for the focused widget (ids of it and its ancestors), or None: an input
+    (a module key cannot have left the cursor in one) or a widget without an id gets the
+    screen's usual focus back."""
+    if widget is None or widget.id is None or isinstance(widget, Input):
+        return None
+    ids = [node.id for node in (widget, *widget.ancestors) if isinstance(node, Widget) and node.id]
+    return " ".join(f"#{node_id}" for node_id in reversed(ids))

@@ -17,13 +17,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from core.access import Session
 from core.db import Database
 from core.records import Change
 from core.services.users import add_user
 from tui.text import printable
+from tui.widgets.footer import KeyFooter
 from tui.widgets.status_bar import StatusBar
 from tui.workers import ServiceCalls, deliver
 
@@ -58,7 +59,7 @@ class FirstAdminScreen(ServiceCalls, Screen[str | None]):
             yield Label("Password again")
             yield Input(placeholder="password again", password=True, id="admin-password2")
             yield Static(id="first-admin-message")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     @on(Input.Submitted, "#admin-name")
     def _name_entered(self) -> None:

@@ -30,16 +30,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
-from core.access import Scope, current_scope
 from core.errors import CmailError
-from core.session import login
 from tui.text import printable
+from tui.widgets.footer import KeyFooter
 from tui.widgets.status_bar import StatusBar
 from tui.workers import ServiceCalls, deliver
 
 if TYPE_CHECKING:
+    from core.access import Scope
     from tui.app import CmailConsole
 
 IDLE_ENV = "CMAIL_CONSOLE_IDLE_MINUTES"
@@ -201,7 +201,7 @@ class LockScreen(ServiceCalls, Screen[None]):
             yield Label(Text.assemble("Password of ", (printable(self.user), "bold")))
             yield Input(placeholder="password", password=True, id="lock-password")
             yield Static(id="lock-message")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     @on(Input.Submitted, "#lock-password")
     def _password_entered(self) -> None:
@@ -215,6 +215,10 @@ class LockScreen(ServiceCalls, Screen[None]):
 
     @work(thread=True, exclusive=True, group="unlock", exit_on_error=False)
     def _unlock(self, password: str) -> None:
+        # Here, not at the top: the app imports this module before its first frame.
+        from core.access import current_scope
+        from core.session import login
+
         db = self.console.db
         session = self.console.session
         if db is None or session is None:

@@ -8,7 +8,7 @@ a widget.
 from __future__ import annotations
 
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -16,13 +16,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
-from core.access import Session
 from core.errors import CmailError, Denied
 from tui.text import printable, safe
+from tui.widgets.footer import KeyFooter
 from tui.widgets.status_bar import StatusBar
 from tui.workers import ServiceCalls, deliver
+
+if TYPE_CHECKING:
+    from core.access import Session
 
 
 class UserNameInput(Input):
@@ -101,16 +104,26 @@ class LoginScreen(ServiceCalls, Screen[None]):
             yield Label("Password")
             yield Input(placeholder="password", password=True, id="password")
             yield Static(id="login-message")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self._initial_user:
             self.query_one("#user", Input).value = self._initial_user
             self.query_one("#password", Input).focus()
-        if self.console.db is not None and not self.console.read_only:
-            self.call_after_refresh(self._check_first_admin)  # once the form is on screen
+        self.call_after_refresh(self._open_database)  # once the form is on screen
 
     # --- first start ---------------------------------------------------------------------------
+    def _open_database(self) -> None:
+        """The console opens the database (and loads what works on it) only now, after the
+        form's first frame; a file it cannot work on after all gets the problem screen."""
+        db = self.console.open_database()
+        if db is None:
+            self.console.show_problem()
+            return
+        self.query_one(StatusBar).update_status()  # e.g. READ-ONLY
+        if not db.read_only:
+            self._check_first_admin()
+
     @work(thread=True, exclusive=True, group="first-admin", exit_on_error=False)
     def _check_first_admin(self) -> None:
         # Imported here, in the worker, after the form is on screen: what only a login or the
@@ -138,6 +151,9 @@ class LoginScreen(ServiceCalls, Screen[None]):
         name = self.query_one("#user", Input).value
         password_input = self.query_one("#password", Input)
         if self._busy:
+            return
+        if self.console.open_database() is None:  # typed before the first frame was out
+            self.console.show_problem()
             return
         if not name:
             self.query_one("#user", Input).focus()

@@ -13,11 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
-from core.db import PATH_ENV
+from core.dbfile import PATH_ENV
 from core.errors import CmailError
 from tui.text import safe
+from tui.widgets.footer import KeyFooter
 from tui.widgets.status_bar import StatusBar
 
 
@@ -60,7 +61,7 @@ class ProblemScreen(Screen[None]):
             yield Static(Text("How to fix it:", style="bold"))
             for hint in fixes(self._error, self._path):
                 yield Static(safe(f"• {hint}"), classes="problem-hint")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def action_quit(self) -> None:
         # The same exit status as the command line gives for this error (schema: 11).

@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -103,6 +103,7 @@ class PagedTable(ServiceCalls, Vertical):
         self._has_more = False
         self._search: str | None = None
         self._generation = 0
+        self._shown_generation = -1  # the generation whose first page is on screen
         self._loading = False
         self._loaded_once = False
         self._note = ""
@@ -120,7 +121,7 @@ class PagedTable(ServiceCalls, Vertical):
 
     def on_mount(self) -> None:
         for column in self._columns:
-            self.table.add_column(column.label, width=column.width)
+            self.table.add_column(Text(column.label), width=column.width)  # not markup
         self.reload()
 
     # --- what screens use --------------------------------------------------------------------
@@ -140,6 +141,13 @@ class PagedTable(ServiceCalls, Vertical):
     def ready(self) -> bool:
         """A page is on screen and no fetch is pending (what the benchmark waits for)."""
         return self._loaded_once and not self._loading
+
+    @property
+    def answered(self) -> bool:
+        """The rows on screen answer the current question (search), though a next page may
+        still be loading: a filter's rows that start with the text come before the scan for
+        the others ends."""
+        return self._shown_generation == self._generation
 
     @property
     def records(self) -> list[Any]:
@@ -226,6 +234,7 @@ class PagedTable(ServiceCalls, Vertical):
         if not append:
             table.clear()
             self._records.clear()
+            self._shown_generation = generation
         for record in page.rows:
             key = str(self._row_key(record))
             if key in self._records:
@@ -244,6 +253,7 @@ class PagedTable(ServiceCalls, Vertical):
         self._update_summary()
         self.refresh_bindings()
         self.post_message(self.Loaded(self))
+        self._fetch_more_if_near_end()  # a short page that says more may follow
 
     def _selected_key(self) -> str | None:
         table = self.table
@@ -272,11 +282,14 @@ class PagedTable(ServiceCalls, Vertical):
     @on(DataTable.RowHighlighted, "#table")
     def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
         self.refresh_bindings()  # keys may depend on the row under the cursor
+        self._fetch_more_if_near_end()
+
+    def _fetch_more_if_near_end(self) -> None:
         table = self.table
         if (
             self._has_more
             and not self._loading
-            and event.cursor_row >= table.row_count - self.PREFETCH
+            and table.cursor_row >= table.row_count - self.PREFETCH
         ):
             self._loading = True
             self._say_loading_soon()
@@ -312,8 +325,56 @@ class PagedTable(ServiceCalls, Vertical):
             self.reload(fresh=True)
 
     def _apply_filter(self, text: str) -> None:
-        self._search = text or None
+        search = text or None
         self.query_one(FilterBar).display = bool(text)
+        if search == self._search and self._loaded_once:
+            # The list already follows this text (typed, then a pause): no second query.
+            if self._loading:
+                self._focus_with_page = True
+            else:
+                self.focus_table()
+            return
+        self._search = search
         # The cursor moves to the list with the filtered page: one repaint, not two.
         self._focus_with_page = True
         self.reload(fresh=True)
+
+    # --- kept while its screen is released (tui/screens/base.py, ModuleScreen.remember) -------
+    _resumed: ListState | None = None
+
+    def list_state(self) -> ListState:
+        """What a rebuilt list shows again: the filter, as many rows, the cursor's row."""
+        return ListState(self._search, self._selected_key(), len(self._records))
+
+    def resume_list(self, state: ListState) -> None:
+        """Call before the list mounts: its first load is `state`'s, not the unfiltered top."""
+        self._resumed = state
+        self._search = state.search
+        if state.rows > self.PAGE_SIZE:  # the first load fetches them all, so the row is there
+            self.PAGE_SIZE = min(state.rows, MAX_ROWS_PER_FETCH)
+
+    @on(events.Mount)
+    def _show_resumed_filter(self) -> None:
+        # Runs before on_mount's first load, so the bar is there in the first frame.
+        if self._search:
+            bar = self.query_one(FilterBar)
+            bar.value = self._search
+            bar.display = True
+
+    @on(Loaded)
+    def _place_resumed_cursor(self, event: Loaded) -> None:
+        if event.table is not self or self._resumed is None:
+            return
+        state, self._resumed = self._resumed, None
+        vars(self).pop("PAGE_SIZE", None)  # later pages are the usual size
+        if state.cursor is not None and state.cursor in self._records:
+            self.table.move_cursor(row=self.table.get_row_index(state.cursor), animate=False)
+
+
+@dataclass(frozen=True)
+class ListState:
+    """A list's filter, loaded row count and cursor row (its key), kept across a rebuild."""
+
+    search: str | None
+    cursor: str | None
+    rows: int
