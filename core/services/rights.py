@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import peewee as pw
+
 from core import audit, passwords, patterns, validation
 from core.access import Role, Scope, Session, load_scope, stamp
 from core.db import Database
@@ -27,6 +29,16 @@ class Grant:
 
     user: str
     permission: str
+
+
+@dataclass(frozen=True)
+class UserRights:
+    """One user's permissions and what it manages, as far as the actor may see them."""
+
+    user: str
+    permissions: tuple[str, ...]  # in name order
+    managed: tuple[str, ...]  # users delegated to it, in name order
+    expressions: tuple[str, ...]  # address patterns delegated to it, in order
 
 
 @dataclass(frozen=True)
@@ -108,10 +120,47 @@ def list_permissions(
         ):
             if condition is not None:
                 query = query.where(condition)
-        visible = _visible_users(scope)
+        visible = _permissions_visible(scope)
         if visible is not None:
-            query = query.where(Permission.user.in_(sorted(visible)))
+            query = query.where(visible)
         return [Grant(user, permission) for user, permission in query.tuples()]
+
+
+def _permissions_visible(scope: Scope) -> pw.Expression | None:
+    """The api_access rows the actor may read (None: all)."""
+    visible = _visible_users(scope)
+    return None if visible is None else Permission.user.in_(sorted(visible))
+
+
+def user_rights(db: Database, session: Session, user: str) -> UserRights:
+    """Exactly what list_permissions and list_delegations show of `user`'s own rows (its
+    permissions, the users and patterns delegated to it), under the very same visibility
+    conditions, in one unit: read by key through the UNIQUE (api_user, …) indexes, which the
+    lists' LIKE filters cannot use. A user the actor may not see, or that does not exist, has
+    nothing to show, as in the lists."""
+    if not isinstance(user, str):
+        raise Invalid("user", "The user must be text.")
+    with db.read():
+        scope = load_scope(session)
+        permissions = Permission.select(Permission.permission).where(Permission.user == user)
+        managed = DelegatedUser.select(DelegatedUser.delegate).where(DelegatedUser.user == user)
+        expressions = DelegatedExpression.select(DelegatedExpression.expression).where(
+            DelegatedExpression.user == user
+        )
+        return UserRights(
+            user=user,
+            permissions=_column(permissions, _permissions_visible(scope), Permission.permission),
+            managed=_column(managed, _user_delegations_visible(scope), DelegatedUser.delegate),
+            expressions=_column(
+                expressions, _address_delegations_visible(scope), DelegatedExpression.expression
+            ),
+        )
+
+
+def _column(query: pw.ModelSelect, visible: pw.Expression | None, order: pw.Field) -> tuple:
+    if visible is not None:
+        query = query.where(visible)
+    return tuple(value for (value,) in query.order_by(order).tuples())
 
 
 def _grant_warnings(user: User, permission: str, held: frozenset[str]) -> list[str]:
@@ -275,26 +324,40 @@ def _user_delegations(scope: Scope, user_pattern: str | None) -> list[Delegation
     query = DelegatedUser.select(DelegatedUser.user, DelegatedUser.delegate).order_by(
         DelegatedUser.user, DelegatedUser.delegate
     )
-    condition = like_filter(DelegatedUser.user, user_pattern)
-    if condition is not None:
-        query = query.where(condition)
-    if not scope.is_admin:
-        query = query.where(
-            (DelegatedUser.user == scope.user) | (DelegatedUser.delegate == scope.user)
-        )
+    for condition in (
+        like_filter(DelegatedUser.user, user_pattern),
+        _user_delegations_visible(scope),
+    ):
+        if condition is not None:
+            query = query.where(condition)
     return [Delegation("user", manager, managed) for manager, managed in query.tuples()]
+
+
+def _user_delegations_visible(scope: Scope) -> pw.Expression | None:
+    """The api_user_delegates rows the actor may read (None: all): those naming it."""
+    if scope.is_admin:
+        return None
+    return (DelegatedUser.user == scope.user) | (DelegatedUser.delegate == scope.user)
 
 
 def _address_delegations(scope: Scope, user_pattern: str | None) -> list[Delegation]:
     query = DelegatedExpression.select(
         DelegatedExpression.user, DelegatedExpression.expression
     ).order_by(DelegatedExpression.user, DelegatedExpression.expression)
-    condition = like_filter(DelegatedExpression.user, user_pattern)
-    if condition is not None:
-        query = query.where(condition)
-    if not scope.is_admin:
-        query = query.where(DelegatedExpression.user == scope.user)
+    for condition in (
+        like_filter(DelegatedExpression.user, user_pattern),
+        _address_delegations_visible(scope),
+    ):
+        if condition is not None:
+            query = query.where(condition)
     return [Delegation("address", manager, expr) for manager, expr in query.tuples()]
+
+
+def _address_delegations_visible(scope: Scope) -> pw.Expression | None:
+    """The api_address_delegates rows the actor may read (None: all): its own."""
+    if scope.is_admin:
+        return None
+    return DelegatedExpression.user == scope.user
 
 
 def _manager_warnings(manager: str, held: frozenset[str]) -> list[str]:

@@ -111,6 +111,78 @@ def test_delegation_listing_filters(sample_db: Database, roles: dict[str, Sessio
         rights.list_delegations(sample_db, admin, kind="users")
 
 
+def _listed_rights(db: Database, session: Session, name: str) -> tuple:
+    """What the list calls show of `name`'s own rows, kept to the exact name."""
+    grants = rights.list_permissions(db, session)
+    delegations = [d for d in rights.list_delegations(db, session) if d.manager == name]
+    return (
+        tuple(g.permission for g in grants if g.user == name),
+        tuple(d.target for d in delegations if d.kind == "user"),
+        tuple(d.target for d in delegations if d.kind == "address"),
+    )
+
+
+def test_user_rights_shows_exactly_what_the_lists_show(
+    sample_db: Database, admin: Session, roles: dict[str, Session]
+):
+    """The exact-name call hides what the list calls hide, for every role and every user,
+    names with LIKE wildcards and unknown names included."""
+    rights.grant(sample_db, admin, "a1", "admin")  # a delegate sees a managed user's rights
+    users.add_user(sample_db, admin, "a_", "pw")  # LIKE 'a_' would also match a1, a2, a3
+    rights.grant(sample_db, admin, "a_", "delegate")
+    rights.add_delegated_user(sample_db, admin, "a_", "a3")
+    roles["user"] = login(sample_db, "a1", "a1")  # its rights changed: a new session
+    names = [u.name for u in users.list_users(sample_db, admin, limit=100).rows]
+    for role, session in {**roles, "system": admin}.items():
+        for name in [*names, "nobody", "%"]:
+            found = rights.user_rights(sample_db, session, name)
+            listed = _listed_rights(sample_db, session, name)
+            assert found.user == name
+            assert (found.permissions, found.managed, found.expressions) == listed, (role, name)
+    boss = rights.user_rights(sample_db, roles["admin"], "boss")
+    assert (boss.permissions, boss.managed, boss.expressions) == (
+        ("delegate",),
+        ("a1",),
+        ("%@boss.example",),
+    )
+    # A plain user sees who manages it, and nothing else of that delegate's.
+    assert rights.user_rights(sample_db, roles["plain"], "a_").managed == ("a3",)
+    assert rights.user_rights(sample_db, roles["plain"], "a_").permissions == ()
+
+
+def test_user_rights_refuses_what_the_lists_refuse(
+    sample_db: Database, admin: Session, roles: dict[str, Session]
+):
+    delegate = roles["delegate"]
+    rights.revoke(sample_db, admin, "boss", ["delegate"])  # boss's session is now stale
+    for call in (
+        lambda: rights.list_permissions(sample_db, delegate),
+        lambda: rights.list_delegations(sample_db, delegate),
+        lambda: rights.user_rights(sample_db, delegate, "boss"),
+    ):
+        with pytest.raises(SessionEnded):
+            call()
+    with pytest.raises(Invalid, match="user must be text"):
+        rights.user_rights(sample_db, admin, 7)  # type: ignore[arg-type]
+
+
+def test_user_rights_reads_by_key(sample_db: Database, roles: dict[str, Session]):
+    """No LIKE: the UNIQUE (api_user, …) indexes answer it, however many rows there are."""
+    statements: list[str] = []
+    original = sample_db.pw.execute_sql
+
+    def record(sql, params=None, *args, **kwargs):
+        statements.append(sql)
+        return original(sql, params, *args, **kwargs)
+
+    sample_db.pw.execute_sql = record
+    rights.user_rights(sample_db, roles["admin"], "boss")
+    tables = ('"api_access"', '"api_user_delegates"', '"api_address_delegates"')
+    read = [sql for sql in statements if any(table in sql for table in tables)]
+    assert all(any(table in sql for sql in read) for table in tables)
+    assert all('"api_user" = ?' in sql and " LIKE " not in sql for sql in read)
+
+
 # --- grant / revoke / set ---------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,34 @@ def test_counts_are_queried_for_the_page_names_only(sample_db: Database, admin: 
         assert set(params) <= {"cdbev", "foo"}
 
 
+def test_list_names_is_list_users_without_the_counts(
+    sample_db: Database, admin: Session, roles: dict[str, Session]
+):
+    """Same users, order, filters and cursors as list_users, with names and rights only; it
+    never reads the mailbox (no index on mail_user: every read is a pass over it)."""
+    statements = recorded(sample_db)
+    for session in (admin, *roles.values()):
+        for options in (
+            {},
+            {"search": "a"},
+            {"search": "DEV"},
+            {"descending": True},
+            {"pattern": "c%"},
+            {"limit": 3},
+            {"after": "cbdev", "limit": 2},
+        ):
+            expected = users.list_users(sample_db, session, **options)
+            statements.clear()
+            names = users.list_names(sample_db, session, **options)
+            assert not [sql for sql in statements if "mailbox" in sql]
+            assert [(u.name, u.rights) for u in expected.rows] == [
+                (u.name, u.rights) for u in names.rows
+            ]
+            assert (names.cursor, names.has_more) == (expected.cursor, expected.has_more)
+    with pytest.raises(Invalid, match="sorted by name"):
+        users.list_names(sample_db, admin, sort="mails")
+
+
 def test_list_by_role(sample_db: Database, roles: dict[str, Session]):
     names = lambda s: [u.name for u in users.list_users(sample_db, s).rows]  # noqa: E731
     assert names(roles["admin"]) == sorted([*ALL_USERS, "boss"])
@@ -151,6 +180,104 @@ def test_get_user_rights_by_role(sample_db: Database, roles: dict[str, Session])
         users.get_user(sample_db, roles["delegate"], "cbdev")
     with pytest.raises(Denied):
         users.get_user(sample_db, roles["user"], "a2")
+
+
+def recorded(db: Database) -> list[str]:
+    """The SQL statements `db` runs from now on (within this test)."""
+    statements: list[str] = []
+    original = db.pw.execute_sql
+
+    def record(sql, params=None, *args, **kwargs):
+        statements.append(sql)
+        return original(sql, params, *args, **kwargs)
+
+    db.pw.execute_sql = record
+    return statements
+
+
+def share_password(path: Path, source: str, *targets: str) -> None:
+    connection = sqlite3.connect(path)
+    with connection:
+        for target in targets:
+            connection.execute(
+                "UPDATE users SET user_authdata = "
+                "(SELECT user_authdata FROM users WHERE user_name = ?) WHERE user_name = ?",
+                (source, target),
+            )
+    connection.close()
+
+
+def _reads_passwords(sql: str) -> bool:
+    return 'FROM "users"' in sql and '"user_authdata" = ?' in sql
+
+
+def test_shared_passwords_are_read_only_among_users_the_actor_may_see(
+    sample_db: Database, sample_path: Path, roles: dict[str, Session]
+):
+    """A plain user may see no other user, so its detail reads no other password entry; a
+    delegate's reads its own users' entries by key; only an admin's reads the whole table."""
+    share_password(sample_path, "a3", "a1", "spam")
+    statements = recorded(sample_db)
+    assert users.get_user(sample_db, roles["user"], "a3").shared_with == ()
+    assert not [sql for sql in statements if _reads_passwords(sql)]
+    assert users.user_links(sample_db, roles["user"], "a3").shared_with == ()
+    assert not [sql for sql in statements if _reads_passwords(sql)]
+
+    statements.clear()
+    assert users.get_user(sample_db, roles["delegate"], "a1").shared_with == ("spam",)
+    read = [sql for sql in statements if _reads_passwords(sql)]
+    assert read and all('"user_name" IN (' in sql for sql in read)
+
+    statements.clear()
+    assert users.get_user(sample_db, roles["admin"], "a1").shared_with == ("a3", "spam")
+    assert users.get_user(sample_db, roles["admin"], "a3").shared_with == ("a1", "spam")
+
+
+def test_an_admins_whole_table_facts_take_one_pass(sample_db: Database, admin: Session):
+    """Who shares the password entry and who is an alias: one pass over users, not two."""
+    statements = recorded(sample_db)
+    a2 = users.get_user(sample_db, admin, "a2")
+    assert a2.aliased_by == ("a1",)
+    passes = [s for s in statements if _reads_passwords(s) or '"user_alias" = ?' in s]
+    assert len(passes) == 1
+
+
+def test_get_user_without_whole_table_reads_by_key_only(
+    sample_db: Database, sample_path: Path, admin: Session, roles: dict[str, Session]
+):
+    share_password(sample_path, "a3", "a1", "spam")
+    sessions = {**roles, "system": admin}
+    for role, session in sessions.items():
+        for name in [u.name for u in users.list_users(sample_db, session, limit=100).rows]:
+            statements = recorded(sample_db)
+            cheap = users.get_user(sample_db, session, name, whole_table=False)
+            scans = [
+                sql
+                for sql in statements
+                if "mailbox" in sql or '"user_alias" = ?' in sql or _reads_passwords(sql)
+            ]
+            assert scans == [], (role, name)
+            assert (cheap.shared_with, cheap.aliased_by, cheap.mails) == (None, None, None)
+            full = users.get_user(sample_db, session, name)
+            links = users.user_links(sample_db, session, name)
+            assert (links.name, links.shared_with, links.aliased_by) == (
+                name,
+                full.shared_with,
+                full.aliased_by,
+            )
+            whole = replace(
+                cheap, shared_with=full.shared_with, aliased_by=full.aliased_by, mails=full.mails
+            )
+            assert whole == full, (role, name)
+
+
+def test_user_links_refuses_what_get_user_refuses(sample_db: Database, roles: dict[str, Session]):
+    for session, name in ((roles["delegate"], "cbdev"), (roles["user"], "a2")):
+        for call in (users.get_user, users.user_links):
+            with pytest.raises(Denied):
+                call(sample_db, session, name)
+    with pytest.raises(NotFound, match="nobody"):
+        users.user_links(sample_db, roles["admin"], "nobody")
 
 
 def test_get_unknown_user_is_not_found(sample_db: Database, admin: Session):

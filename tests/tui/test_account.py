@@ -4,6 +4,7 @@ of anybody else's."""
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from core.passwords import verify
 from core.services.popd import UNLOCK_WARNING
 from core.session import login
 from tui.app import CmailConsole
+from tui.screens import account
 from tui.screens.account import AccountScreen
 from tui.screens.user_forms import FormModal
 from tui.widgets.confirm import ConfirmModal
@@ -185,6 +187,44 @@ async def test_an_alias_is_told_whose_pop_entry_counts(console, demo_path):
         assert "your POP logins use alice's entry" in text
         assert "no smtpd entry: may not send mail" in text
         assert "none: no address stores mail for you" in text
+
+
+async def test_the_account_does_not_wait_for_whole_table_reads(console, demo_path, monkeypatch):
+    """The account appears from reads by key; its aliases and its mail need a pass over a
+    whole table each, so those two lines say counting… until they arrive."""
+    release = threading.Event()
+    load_counted = account.load_counted
+
+    def held_back(db, session):
+        release.wait(10)
+        return load_counted(db, session)
+
+    monkeypatch.setattr(account, "load_counted", held_back)
+    app = alice(console, demo_path)
+    statements: list[str] = []
+    original = app.db.pw.execute_sql
+
+    def record(sql, params=None, *args, **kwargs):
+        statements.append(sql)
+        return original(sql, params, *args, **kwargs)
+
+    app.db.pw.execute_sql = record
+    async with app.run_test() as pilot:
+        for _ in range(200):
+            await pilot.pause()
+            screen = app.screen
+            if isinstance(screen, AccountScreen) and screen.account is not None:
+                break
+        text = shown(screen)
+        assert "100  alice@example.com" in text and "enabled, maildrop free" in text
+        assert "Aliases of you       counting…" in text and "Mail                 counting…" in text
+        assert not [sql for sql in statements if "mailbox" in sql or '"user_alias" = ?' in sql]
+        release.set()
+        await settle(pilot)
+        text = shown(screen)
+        assert "al (their logins act as you)" in text
+        assert "3 in the master mailbox (2 unread)" in text
+        assert "counting…" not in text
 
 
 # --- snapshot ---------------------------------------------------------------------------------

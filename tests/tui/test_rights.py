@@ -88,6 +88,32 @@ def messages(app, severity: str | None = None) -> list[str]:
 # --- admin -----------------------------------------------------------------------------------
 
 
+async def test_the_rights_of_a_user_are_read_by_exact_name(console, session_for, console_path):
+    """A user's rights come from one exact-name call (the UNIQUE indexes), not from LIKE list
+    filters that read the whole table; the user list reads no mail counts."""
+    sql(console_path, "INSERT INTO users (user_name) VALUES ('a_')")  # LIKE 'a_' matches a1…
+    sql(console_path, "INSERT INTO api_access VALUES ('a_', 'delegate')")
+    sql(console_path, "INSERT INTO api_user_delegates VALUES ('a_', 'a3')")
+    app = console(session=session_for("cbdev"))
+    statements: list[str] = []
+    original = app.db.pw.execute_sql
+
+    def record(statement, params=None, *args, **kwargs):
+        statements.append(statement)
+        return original(statement, params, *args, **kwargs)
+
+    app.db.pw.execute_sql = record
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        statements.clear()  # what the landing screen (Users) read
+        screen = await open_rights(app, pilot)
+        await pick_user(pilot, screen, "a_")
+        assert screen.view.permissions == {"delegate"} and screen.view.managed == ("a3",)
+        await pick_user(pilot, screen, "a1")
+        assert screen.view.permissions == frozenset() and screen.view.managed == ()
+    assert statements and not [s for s in statements if " LIKE " in s or "mailbox" in s]
+
+
 async def test_admin_grants_delegate_with_space(console, session_for, console_path):
     app = console(session=session_for("cbdev"))
     async with app.run_test() as pilot:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from textual.widgets import Input, Static
 from tuikit import MARKUP_USER, PASSWORDS, settle, sql
 
 from core.passwords import verify
+from core.services import users as core_users
 from tui.app import CmailConsole
 from tui.screens.user_forms import FormModal, UserDetailModal
 from tui.screens.users import INFO_DELAY, UsersScreen
@@ -169,6 +171,40 @@ async def test_enter_shows_the_detail_of_a_user(console, session_for):
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, UsersScreen)
+
+
+async def test_the_detail_opens_before_its_whole_table_lines(console, session_for, monkeypatch):
+    """Enter shows what is read by key at once; who is an alias, the mail count and a shared
+    password entry (passes over whole tables) follow, "counting…" meanwhile."""
+    release = threading.Event()
+    get_user = core_users.get_user
+
+    def held_back(db, session, name, *, whole_table=True):
+        if whole_table:
+            release.wait(10)
+        return get_user(db, session, name, whole_table=whole_table)
+
+    monkeypatch.setattr(core_users, "get_user", held_back)
+    app = console(session=session_for("cbdev"))
+    async with app.run_test() as pilot:
+        screen = await open_users(app, pilot)
+        await select(pilot, screen, "a2")
+        await pilot.press("enter")
+        for _ in range(200):
+            await pilot.pause()
+            if isinstance(app.screen, UserDetailModal):
+                break
+        modal = app.screen
+        text = shown_text(modal.query_one("#detail-grid"))
+        assert "Aliased by           counting…" in text and "Mails                counting…" in text
+        assert "alias of a3: logins act as a3" in text  # read by key: shown at once
+        assert "shared with another user? checking…" in text
+        release.set()
+        await settle(pilot)
+        text = shown_text(modal.query_one("#detail-grid"))
+        assert "Aliased by           a1" in text and "Mails                0 in the master" in text
+        assert "counting…" not in text and "checking…" not in text
+        assert modal.user == get_user(app.db, session_for("cbdev"), "a2")
 
 
 async def test_database_strings_are_shown_literally(console, session_for):

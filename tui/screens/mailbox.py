@@ -5,12 +5,15 @@ see with their mail counts; `o` or Enter pushes the mail view of the selected us
 module's screen stack, and Esc comes back. A plain user lands straight in the mail view of its
 own mailbox. A mail is named by its source (master or the user database) and id; `r` flips its
 read flag and `d` deletes it for good, behind a confirm. Core checks every call again.
+
+The users view shows a page of names first and fills in their counts a moment later: counting
+needs a pass over the whole mailbox (cmail's schema has no index on mail_user), and the page
+of names must not wait for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import ClassVar
@@ -25,6 +28,7 @@ from core.access import Role
 from core.records import Change, Page
 from core.services import mailbox, users
 from core.services.mailbox import MailCount, MailHeader, MailPage
+from core.services.users import UserName
 from tui.screens.base import ModuleScreen
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
@@ -36,14 +40,7 @@ READ = "read"
 UNREAD = "unread"
 NO_USERDB = "—"
 USERDB_ERROR = "error"
-
-
-@dataclass(frozen=True)
-class UserMail:
-    """One row of the users view: a user and its mail counts."""
-
-    name: str
-    count: MailCount
+COUNTING = "…"  # a count not read yet
 
 
 # --- cells -------------------------------------------------------------------------------------
@@ -93,6 +90,19 @@ def user_db_cell(count: MailCount) -> Text:
         # The word, not only a colour; the note says why.
         return Text(USERDB_ERROR, style="bold", justify="right")
     return number_cell(count.user_db)
+
+
+def count_cells(count: MailCount | None) -> tuple[Text, Text, Text, Text]:
+    """The users view's Master, User DB, Unread and Note cells; "…" while being counted."""
+    if count is None:
+        waiting = Text(COUNTING, style="dim", justify="right")
+        return waiting, waiting, waiting, Text("")
+    return (
+        number_cell(count.master),
+        user_db_cell(count),
+        number_cell(count.unread),
+        user_note(count),
+    )
 
 
 def user_note(count: MailCount) -> Text:
@@ -166,6 +176,8 @@ class MailboxScreen(ModuleScreen):
         super().__init__()
         self._user = user
         self._first_page: MailPage | None = None
+        # The users view's counts by name, as last read: shown until fresher ones arrive.
+        self._counts: dict[str, MailCount] = {}
 
     @property
     def owner(self) -> str | None:
@@ -237,23 +249,29 @@ class MailboxScreen(ModuleScreen):
     def users(self) -> PagedTable:
         return self.query_one("#mailbox-users", PagedTable)
 
-    def _fetch_users(self, search: str | None, after: str | None, limit: int) -> Page[UserMail]:
-        page = users.list_users(self.db, self.session, search=search, after=after, limit=limit)
-        names = [summary.name for summary in page.rows]
-        # No names would mean "every user" to mail_counts: an empty page needs no counts.
-        counts = mailbox.mail_counts(self.db, self.session, names) if names else {}
-        rows = [UserMail(name, counts[name]) for name in names if name in counts]
-        return Page(rows, page.cursor, page.has_more)
+    def _fetch_users(self, search: str | None, after: str | None, limit: int) -> Page[UserName]:
+        # The names only, read by key. Their counts need a pass over the whole mailbox (it has
+        # no index on mail_user), so they follow the page (_count_users) instead of holding up
+        # its first paint: on a real mailbox that pass reads every mail's first page.
+        return users.list_names(self.db, self.session, search=search, after=after, limit=limit)
 
-    def _user_cells(self, row: UserMail) -> tuple[Text, ...]:
-        count = row.count
-        return (
-            safe(row.name),
-            number_cell(count.master),
-            user_db_cell(count),
-            number_cell(count.unread),
-            user_note(count),
-        )
+    def _user_cells(self, row: UserName) -> tuple[Text, ...]:
+        return (safe(row.name), *count_cells(self._counts.get(row.name)))
+
+    @work(thread=True, exclusive=True, group="mailbox-counts", exit_on_error=False)
+    def _count_users(self, names: list[str]) -> None:
+        self.attempt(partial(mailbox.mail_counts, self.db, self.session, names), self._counted)
+
+    def _counted(self, counts: dict[str, MailCount]) -> None:
+        self._counts.update(counts)
+        table = self.users.table
+        columns = [column.key for column in table.ordered_columns][1:]
+        for name, count in counts.items():
+            if name not in table.rows:
+                continue  # filtered away meanwhile
+            for column, cell in zip(columns, count_cells(count), strict=True):
+                # The note column is as wide as its widest text, which only now is known.
+                table.update_cell(name, column, cell, update_width=column is columns[-1])
 
     def _users_empty_text(self, search: str | None) -> str:
         if search:
@@ -339,6 +357,11 @@ class MailboxScreen(ModuleScreen):
     def on_paged_table_loaded(self, event: PagedTable.Loaded) -> None:
         if self.owner is None:
             event.table.set_note("Enter or o: open the user's mail")
+            # Every loaded row, counted afresh (one pass over the mailbox, however many rows).
+            # Once the names are on screen: the pass must not compete with their first frame.
+            names = [row.name for row in self.users.records]
+            if names:  # no names would mean "every user" to mail_counts
+                self.call_after_refresh(self._count_users, names)
         else:
             if self.pushed:
                 event.table.set_note("Esc: back to the users")
@@ -361,7 +384,7 @@ class MailboxScreen(ModuleScreen):
         if action == "open":
             if owner is not None:
                 return False
-            row: UserMail | None = self.users.selected
+            row: UserName | None = self.users.selected
             if row is None or self.scope is None:
                 return None
             # A delegate sees a managed user who holds rights of its own, but not its mail.
@@ -385,7 +408,7 @@ class MailboxScreen(ModuleScreen):
             self.console.action_back()
 
     def action_open(self) -> None:
-        row: UserMail | None = self.users.selected
+        row: UserName | None = self.users.selected
         if row is not None:
             self.app.push_screen(MailboxScreen(row.name), self._came_back)
 

@@ -26,7 +26,7 @@ from core.access import PERMISSIONS, Role, Scope, Session
 from core.db import Database
 from core.records import Change, Page
 from core.services import rights, users
-from core.services.users import UserSummary
+from core.services.users import UserName
 from tui.screens.base import ModuleScreen
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
@@ -54,16 +54,14 @@ class RightsView:
 
 
 def load_rights(db: Database, session: Session, user: str) -> RightsView:
-    """Read `user`'s permissions and delegations (in a worker thread). The list filters are LIKE
-    patterns, so a name with `_` or `%` may match others too: keep the exact name only."""
-    grants = rights.list_permissions(db, session, user_pattern=user)
-    delegations = rights.list_delegations(db, session, user_pattern=user)
-    mine = [d for d in delegations if d.manager == user]
+    """Read `user`'s permissions and delegations (in a worker thread): one core call by exact
+    name, read by key (the list calls' LIKE filters would scan their tables)."""
+    found = rights.user_rights(db, session, user)
     return RightsView(
-        user=user,
-        permissions=frozenset(g.permission for g in grants if g.user == user),
-        managed=tuple(d.target for d in mine if d.kind == "user"),
-        expressions=tuple(d.target for d in mine if d.kind == "address"),
+        user=found.user,
+        permissions=frozenset(found.permissions),
+        managed=found.managed,
+        expressions=found.expressions,
     )
 
 
@@ -102,6 +100,8 @@ class RightsScreen(ModuleScreen):
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {"toggle_permission", "add_user", "add_expression", "remove"}
     )
+    # A delegate's cursor, once placed on its own row, stays where the delegate moves it.
+    KEEP: ClassVar[tuple[str, ...]] = ("_placed_own_row",)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "space", "toggle_permission", "Toggle", id="rights.toggle", tooltip="Grant or revoke"
@@ -183,10 +183,11 @@ class RightsScreen(ModuleScreen):
         """The rights on screen now (None until a user is picked and loaded)."""
         return self._view
 
-    def _fetch_users(self, search: str | None, after: str | None, limit: int) -> Page[UserSummary]:
-        return users.list_users(self.db, self.session, search=search, after=after, limit=limit)
+    def _fetch_users(self, search: str | None, after: str | None, limit: int) -> Page[UserName]:
+        # Names and rights only: list_users' counts would read the whole mailbox every page.
+        return users.list_names(self.db, self.session, search=search, after=after, limit=limit)
 
-    def _user_cells(self, user: UserSummary) -> tuple[Text, Text]:
+    def _user_cells(self, user: UserName) -> tuple[Text, Text]:
         held = ", ".join(user.rights) if user.rights else None
         return safe(user.name), safe(held)
 
@@ -216,7 +217,7 @@ class RightsScreen(ModuleScreen):
             self.detail.focus()
 
     def _follow_cursor(self) -> None:
-        selected: UserSummary | None = self.users.selected
+        selected: UserName | None = self.users.selected
         name = selected.name if selected is not None else None
         if name != self._wanted:
             self._show(name)
