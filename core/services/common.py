@@ -241,12 +241,16 @@ def prefix_first(
     wanted: int,
     indexed: bool,
     scan_ranges: Ranges | None = None,
-) -> list[Any]:
+) -> tuple[list[Any], bool]:
     """Filter-as-you-type in two runs: rows whose `field` starts with `text` first (read
     through the index when `indexed`), then the other rows that `matches` (the whole search
     condition), each run in `field` order. A cursor value tells by itself which run it is in,
     so the cursor stays the last row's key. `scan_ranges` may narrow the second run. The
-    query's first column must be `field`."""
+    query's first column must be `field`.
+
+    Returns the rows and whether the call stopped early: an indexed first run that found some
+    rows but fewer than `wanted` comes back alone, so a list shows what starts with the text at
+    the cost of a page, and the next call (its cursor is a prefix match) scans for the rest."""
     rows: list[Any] = []
     # The second run leaves out the first one's rows: by their keys when the first run read
     # them all (LIKE on every row of a scan costs more), else by the prefix test.
@@ -256,7 +260,9 @@ def prefix_first(
         head = query.where(starts_with(field, text))
         rows = walk(head, field, ranges, after, descending, wanted)
         if len(rows) >= wanted:
-            return rows
+            return rows, False
+        if rows and indexed:
+            return rows, True  # the scan for the rest is the next call's
         if after is None:
             first_keys = [row[0] for row in rows]
         after = None
@@ -266,4 +272,4 @@ def prefix_first(
         rest = query.where(matches, field.not_in(first_keys))
     else:
         rest = query.where(matches)
-    return rows + walk(rest, field, scan_ranges, after, descending, wanted - len(rows))
+    return rows + walk(rest, field, scan_ranges, after, descending, wanted - len(rows)), False

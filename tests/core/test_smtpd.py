@@ -52,9 +52,10 @@ def test_list_pages_by_user_and_filters_like_cmail_admin(sample_db, admin):
     rest = smtpd.list_entries(sample_db, admin, after=first.cursor)
     assert [e.user for e in first.rows + rest.rows] == [*SAMPLE_USERS, "user"]
     assert [e.user for e in smtpd.list_entries(sample_db, admin, "A%").rows] == ["a1", "a2", "a3"]
-    cdbev = smtpd.list_entries(sample_db, admin, search="cbdev").rows
-    assert [(e.user, e.route, e.alias) for e in cdbev] == [
-        ("cbdev", None, None),
+    cbdev = smtpd.list_entries(sample_db, admin, search="cbdev")
+    assert [(e.user, e.route) for e in cbdev.rows] == [("cbdev", None)] and cbdev.has_more
+    rest = smtpd.list_entries(sample_db, admin, search="cbdev", after=cbdev.cursor)
+    assert [(e.user, e.route, e.alias) for e in rest.rows] == [
         ("cdbev", "cbdev", "cbdev"),  # matched by its route
     ]
 

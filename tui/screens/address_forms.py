@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -35,6 +35,10 @@ from core.validation import INBOUND_ROUTERS, PLACEHOLDERS
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
 from tui.workers import ServiceCalls, deliver
+
+if TYPE_CHECKING:
+    from core.access import Session
+    from core.db import Database
 
 log = logging.getLogger("cmail.tui")
 
@@ -101,6 +105,19 @@ def user_option(user: UserSummary) -> Text:
     elif not user.can_login:
         text.append("  no login", style="dim")
     return text
+
+
+def _suggestion_page(db: Database, session: Session, text: str | None) -> Page[UserSummary]:
+    """A full page of suggestions: the names that start with the text come back alone first
+    (see users.list_users), so ask on for the ones that contain it until the page is full."""
+    page = users.list_users(db, session, search=text, limit=SUGGESTIONS)
+    rows = list(page.rows)
+    while page.has_more and len(rows) < SUGGESTIONS:
+        page = users.list_users(
+            db, session, search=text, after=page.cursor, limit=SUGGESTIONS - len(rows)
+        )
+        rows += page.rows
+    return Page(rows, page.cursor, page.has_more)
 
 
 class RouteInput(Input):
@@ -333,10 +350,7 @@ class RuleForm(ServiceCalls, ModalScreen[Change | None]):
         # One small page, whatever the size of the users table (never load them all).
         db, session = self.console.db, self.console.session
         assert db is not None and session is not None
-        self.attempt(
-            partial(users.list_users, db, session, search=text, limit=SUGGESTIONS),
-            partial(self._show_users, text),
-        )
+        self.attempt(partial(_suggestion_page, db, session, text), partial(self._show_users, text))
 
     def _show_users(self, text: str | None, page: Page[UserSummary]) -> None:
         suggestions = self.query_one("#users", Suggestions)
