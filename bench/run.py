@@ -589,10 +589,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="10k and 100k only (< 3 minutes)")
     parser.add_argument("--json", metavar="FILE", help="where to write the results")
-    parser.add_argument("--runs", type=int, help="runs per figure, median reported (5; --quick 3)")
+    parser.add_argument("--runs", type=int, help="runs per figure, median reported (9; --quick 3)")
     options = parser.parse_args(argv)
     sizes = ["10k", "100k"] if options.quick else list(SIZES)
-    runs = max(1, options.runs or (3 if options.quick else 5))
+    runs = max(1, options.runs or (3 if options.quick else 9))
     out = options.json or str(CACHE / ("results-quick.json" if options.quick else "results.json"))
     began = time.perf_counter()
 

@@ -177,16 +177,7 @@ def _summaries(
             "address_route",
         )
     )
-    counts: dict[str, int] = {}
-    if mails:
-        counts = dict(
-            by_names(
-                'SELECT mail_user, COUNT(*) FROM "mailbox" WHERE {where} GROUP BY mail_user',
-                names,
-                "mail_user",
-                scan=True,
-            )
-        )
+    counts = _mail_counts(names) if mails else {}
     pop = {n for (n,) in by_names("SELECT pop_user FROM popd WHERE {where}", names, "pop_user")}
     smtpd = {
         n for (n,) in by_names("SELECT smtpd_user FROM smtpd WHERE {where}", names, "smtpd_user")
@@ -262,11 +253,13 @@ def list_users(
     descending: bool = False,
     after: str | None = None,
     limit: int | None = None,
+    mails: bool = True,
 ) -> Page[UserSummary]:
     """Users the actor may see, one keyset page at a time: admins all, delegates themselves and
     their managed users, plain users themselves. With `search`, names that start with it come
     first, then the other names that contain it (each run in name order): the prefix run is
-    read through the name index, so typing a name's start costs a page, not a table scan."""
+    read through the name index, so typing a name's start costs a page, not a table scan.
+    Without `mails` the mail counts are None (see mail_totals)."""
     _check_sort(sort)
     size = page_size(limit)
     with db.read():
@@ -274,8 +267,31 @@ def list_users(
         names, early = _page_names(scope, pattern, search, descending, after, size + 1)
         more = early or len(names) > size
         # The page's other columns by key.
-        summaries = _summaries(_columns(names[:size]))
+        summaries = _summaries(_columns(names[:size]), mails=mails)
     return Page(summaries, summaries[-1].name if summaries else None, more)
+
+
+def mail_totals(db: Database, session: Session, names: list[str]) -> dict[str, int]:
+    """The number of mails in the master mailbox of each named user: one pass over the mailbox
+    however many names (it has no index on mail_user), so a list shows its page first and
+    asks for these after."""
+    with db.read():
+        scope = load_scope(session)
+        for name in names:
+            scope.require(scope.may_view_user(name), f"see the mail count of {name}")
+        counts = _mail_counts(names)
+    return {name: counts.get(name, 0) for name in names}
+
+
+def _mail_counts(names: list[str]) -> dict[str, int]:
+    return dict(
+        by_names(
+            'SELECT mail_user, COUNT(*) FROM "mailbox" WHERE {where} GROUP BY mail_user',
+            names,
+            "mail_user",
+            scan=True,
+        )
+    )
 
 
 def list_names(

@@ -149,6 +149,22 @@ def test_list_names_is_list_users_without_the_counts(
         users.list_names(sample_db, admin, sort="mails")
 
 
+def test_mail_counts_follow_the_page(sample_db: Database, admin: Session, roles):
+    """list_users(mails=False) reads no mailbox; mail_totals gives the counts list_users
+    would have, and refuses a name the actor may not see."""
+    statements = recorded(sample_db)
+    page = users.list_users(sample_db, admin, mails=False)
+    assert not [sql for sql in statements if "mailbox" in sql]
+    assert {user.mails for user in page.rows} == {None}
+    names = [user.name for user in page.rows]
+    full = users.list_users(sample_db, admin)
+    assert users.mail_totals(sample_db, admin, names) == {u.name: u.mails for u in full.rows}
+    assert any(full.rows[i].mails for i in range(len(full.rows)))  # the sample has mail
+    plain = roles["user"]
+    with pytest.raises(Denied):
+        users.mail_totals(sample_db, plain, [n for n in names if n != plain.user][:1])
+
+
 def test_list_by_role(sample_db: Database, roles: dict[str, Session]):
     names = lambda s: [u.name for u in users.list_users(sample_db, s).rows]  # noqa: E731
     assert names(roles["admin"]) == sorted([*ALL_USERS, "boss"])

@@ -18,8 +18,9 @@ from core.passwords import verify
 from core.services import users as core_users
 from tui.app import CmailConsole
 from tui.screens.user_forms import FormModal, UserDetailModal
-from tui.screens.users import INFO_DELAY, UsersScreen
+from tui.screens.users import INFO_DELAY, MAILS_COLUMN, UsersScreen
 from tui.widgets.confirm import ConfirmModal
+from tui.widgets.paged_table import PagedTable
 
 SIZE = (80, 24)
 
@@ -574,3 +575,25 @@ def test_delete_confirm(snap_compare, console, session_for):
 
     app = console(session=session_for("cbdev"))
     assert snap_compare(app, terminal_size=SIZE, run_before=ask)
+
+
+async def test_mail_counts_follow_the_first_page(console, session_for, monkeypatch):
+    """The page paints without its Mails column (a pass over the whole mailbox), then fills it."""
+    first: list[str] = []
+    show = PagedTable._show
+
+    def recorded(table: PagedTable, *args: object) -> None:
+        show(table, *args)  # type: ignore[arg-type]
+        if not first and table.id == "users-table":
+            first.append(mails_of(table, "cbdev"))
+
+    def mails_of(table: PagedTable, name: str) -> str:
+        column = table.table.ordered_columns[MAILS_COLUMN].key
+        return str(table.table.get_cell(name, column))
+
+    monkeypatch.setattr(PagedTable, "_show", recorded)
+    app = console(session=session_for("cbdev"))
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        assert first == ["…"]
+        assert mails_of(app.screen.table, "cbdev") == "1"  # the sample's one mail

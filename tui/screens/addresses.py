@@ -21,13 +21,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from core.access import Role
+from core.access import Role, current_scope
 from core.records import Change, Page
 from core.services import addresses, routing
 from core.services.addresses import AddressRule, ReorderPreview, destination
 from core.services.routing import InboundTrace
 from tui.screens.address_forms import ReorderConfirm, RuleForm
-from tui.screens.base import ModuleScreen, fetch_scope
+from tui.screens.base import ModuleScreen
 from tui.text import safe
 from tui.widgets.confirm import ConfirmModal
 from tui.widgets.paged_table import Column, PagedTable
@@ -154,7 +154,7 @@ class AddressesScreen(ModuleScreen):
 
     def _fetch_page(self, search: str | None, after: int | None, limit: int) -> Page[RuleRow]:
         # The rights are read with the page, so the Access column matches the rows it marks.
-        scope = fetch_scope(self.db, self.session)
+        scope = current_scope(self.db, self.session)
         page = addresses.list_rules(self.db, self.session, search=search, after=after, limit=limit)
         rows = [RuleRow(r, scope.may_write_address(r.expression)) for r in page.rows]
         return Page(rows, page.cursor, page.has_more)

@@ -42,8 +42,6 @@ from tui.widgets.paged_table import ListState, PagedTable
 from tui.widgets.status_bar import ModuleBar, StatusBar
 from tui.workers import ServiceCalls
 
-fetch_scope = current_scope  # TODO(lead): remove once every screen imports current_scope
-
 
 @dataclass(frozen=True)
 class ScreenState:

@@ -42,7 +42,7 @@ from tui.workers import deliver
 # Severity as a word, so the meaning never rests on colour; "info" reads as a note here.
 SEVERITY_WORDS = {ERROR: "error", WARNING: "warning", INFO: "note"}
 LINTING = "Checking the whole configuration…"
-KEPT_PER_KIND = 1000  # findings of one kind the screen keeps; the rest are only counted
+KEPT_PER_KIND = 250  # findings of one kind the screen keeps; the rest are only counted
 REFRESH_EVERY = 0.3  # seconds between two redraws of the list while findings stream in
 FIRST_ROWS_WAIT = 0.5  # seconds the check waits at most for its first findings to be drawn
 

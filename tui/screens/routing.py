@@ -22,13 +22,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
-from core.access import Role
+from core.access import Role, current_scope
 from core.errors import CmailError, Invalid
 from core.records import Change, Page
 from core.services import smtpd
 from core.services.smtpd import EFFECT, SmtpdEntry
 from core.validation import OUTBOUND_ROUTERS
-from tui.screens.base import ModuleScreen, fetch_scope
+from tui.screens.base import ModuleScreen
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
 from tui.widgets.paged_table import Column, PagedTable
@@ -310,7 +310,7 @@ class RoutingScreen(ModuleScreen):
 
     def _fetch_page(self, search: str | None, after: str | None, limit: int) -> Page[RouteRow]:
         # In the worker: the page, and which of its rows the actor may change (to dim the rest).
-        scope = fetch_scope(self.db, self.session)
+        scope = current_scope(self.db, self.session)
         page = smtpd.list_entries(self.db, self.session, search=search, after=after, limit=limit)
         rows = [RouteRow(entry, scope.may_manage_user(entry.user)) for entry in page.rows]
         return Page(rows, page.cursor, page.has_more)

@@ -51,6 +51,7 @@ YES, NO = "yes", "no"
 DB_WIDTH = 14
 INFO_DELAY = 0.15  # seconds the cursor rests on a row before its login state is read
 COUNTING = "counting…"
+MAILS_COLUMN = 5  # its index in the list
 # The lines of detail_rows that get_user(whole_table=False) cannot fill in yet.
 COUNTED_LINES = frozenset({"Aliased by", "Mails"})
 
@@ -59,7 +60,9 @@ def yes_no(value: bool) -> Text:
     return Text(YES) if value else Text(NO, style="dim")
 
 
-def count_cell(value: int) -> Text:
+def count_cell(value: int | None) -> Text:
+    if value is None:
+        return Text("…", style="dim", justify="right")  # being counted
     return Text(str(value), justify="right")
 
 
@@ -160,6 +163,8 @@ class UsersScreen(ModuleScreen):
         super().__init__()
         self.descending = False
         self._info_timer: Timer | None = None
+        # The Mails column by name, as last counted: shown until fresher counts arrive.
+        self._mails: dict[str, int] = {}
         self.info_for: str | None = None  # the user the info line describes
         self._info_user: UserDetail | None = None
         self._detail_modal: LiveDetailModal | None = None
@@ -195,15 +200,17 @@ class UsersScreen(ModuleScreen):
             safe(user.alias),
             database_cell(user.database),
             count_cell(user.addresses),
-            count_cell(user.mails),
+            count_cell(self._mails.get(user.name, user.mails)),
             yes_no(user.pop),
             yes_no(user.smtpd),
         )
 
     def _fetch_page(self, search: str | None, after: str | None, limit: int) -> Page[UserSummary]:
+        # Without mail counts: they need a pass over the whole mailbox (no index on mail_user),
+        # so they follow the page (_count_mails) instead of holding up its first paint.
         return users.list_users(
             self.db, self.session, search=search, descending=self.descending, after=after,
-            limit=limit,
+            limit=limit, mails=False,
         )  # fmt: skip
 
     def _empty_text(self, search: str | None) -> str:
@@ -218,6 +225,22 @@ class UsersScreen(ModuleScreen):
         self.table.set_note(f"name {order} (s)")
         self.refresh_bindings()
         self._describe_soon()
+        # Every loaded row counted afresh, in one pass, once the names are on screen.
+        names = [user.name for user in self.table.records]
+        if names:
+            self.call_after_refresh(self._count_mails, names)
+
+    @work(thread=True, exclusive=True, group="users-mails", exit_on_error=False)
+    def _count_mails(self, names: list[str]) -> None:
+        self.attempt(partial(users.mail_totals, self.db, self.session, names), self._counted)
+
+    def _counted(self, counts: dict[str, int]) -> None:
+        self._mails.update(counts)
+        table = self.table.table
+        column = table.ordered_columns[MAILS_COLUMN].key
+        for name, count in counts.items():
+            if name in table.rows:  # not filtered away meanwhile
+                table.update_cell(name, column, count_cell(count))
 
     # --- the line under the list ---------------------------------------------------------------
     @on(DataTable.RowHighlighted)

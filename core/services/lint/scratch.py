@@ -27,7 +27,7 @@ CREATE TABLE logins (authdata TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT
 CREATE TABLE homes (path TEXT NOT NULL, name TEXT NOT NULL);
 """
 _PRAGMAS = (
-    "cache_size = -1024",  # KiB: the pad lives on disk, not in the console's memory
+    "cache_size = -256",  # KiB: the pad lives on disk, not in the console's memory
     "journal_mode = OFF",  # nothing here needs to survive a crash
     "synchronous = OFF",
     "temp_store = FILE",  # sorts spill to disk too
