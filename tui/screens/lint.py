@@ -57,7 +57,7 @@ class FindingRow:
 
 
 def plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def summary_line(report: LintReport) -> str:
@@ -229,7 +229,8 @@ class LintScreen(ModuleScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text(LINTING), id="lint-header")
-        fixed = [Column("Severity", 8), Column("Kind", 21), Column("Where", 10)]
+        # Where: room for most user names; one cut short would read as another user's.
+        fixed = [Column("Severity", 8), Column("Kind", 21), Column("Where", 14)]
         # The message gets the rest of the width (2 cells of padding per column, a scrollbar).
         used = sum((c.width or 0) + 2 for c in fixed) + 4
         yield PagedTable(

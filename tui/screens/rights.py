@@ -204,7 +204,8 @@ class RightsScreen(ModuleScreen):
             table = self.users.table
             if self.session.user in {u.name for u in self.users.records}:
                 table.move_cursor(row=table.get_row_index(self.session.user), animate=False)
-        self._follow_cursor()
+        # The pane follows the list's first frame: its crumbs and lines would hold that up.
+        self.call_after_refresh(self._follow_cursor)
 
     @on(DataTable.RowHighlighted)
     def _user_highlighted(self, event: DataTable.RowHighlighted) -> None:
