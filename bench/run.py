@@ -420,25 +420,12 @@ def _probe(call: str, timeout: float = 1800.0) -> str:
 def measure_start(path: str, runs: int) -> dict[str, float]:
     """Process start to the first frame of the login screen, console and bare app in turns."""
     import statistics
-    import subprocess
 
     samples: dict[str, list[float]] = {"console": [], "bare": []}
     for round_ in range(runs + 1):
         for kind in samples:
-            code = f"import run; run.probe_start({kind!r}, {path!r})"
             began = time.time()
-            done = subprocess.run(
-                [sys.executable, "-c", code],
-                capture_output=True,
-                text=True,
-                env=_child_env(),
-                cwd=ROOT,
-                timeout=120,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise RuntimeError(f"start probe {kind} failed:\n{done.stderr[-3000:]}")
-            ready = float(done.stdout.strip().splitlines()[-1])
+            ready = float(_probe(f"probe_start({kind!r}, {path!r})", timeout=120))
             if round_:  # the first round fills the OS's file cache for both
                 samples[kind].append((ready - began) * 1000)
     return {

@@ -233,8 +233,8 @@ def walk(
 def prefix_first(
     query: pw.ModelSelect,
     field: pw.Field,
-    text: str,
-    matches: pw.Expression,
+    text: str | None,
+    matches: pw.Expression | None,
     *,
     after: object,
     descending: bool,
@@ -250,7 +250,10 @@ def prefix_first(
 
     Returns the rows and whether the call stopped early: an indexed first run that found some
     rows but fewer than `wanted` comes back alone, so a list shows what starts with the text at
-    the cost of a page, and the next call (its cursor is a prefix match) scans for the rest."""
+    the cost of a page, and the next call (its cursor is a prefix match) scans for the rest.
+    Without a search (`matches` None) it is one walk of `scan_ranges`."""
+    if matches is None or not text:
+        return walk(query, field, scan_ranges, after, descending, wanted), False
     rows: list[Any] = []
     # The second run leaves out the first one's rows: by their keys when the first run read
     # them all (LIKE on every row of a scan costs more), else by the prefix test.

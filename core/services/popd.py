@@ -18,7 +18,6 @@ from core.services.common import (
     prefix_ranges,
     require_user,
     search_filter,
-    walk,
 )
 
 UNLOCK_WARNING = (
@@ -72,14 +71,10 @@ def list_entries(
         elif like is not None:
             ranges = prefix_ranges(literal_prefix(pattern))
         found = search_filter(Popd.user, search, short=True)
-        early = False
-        if found is None:
-            rows = walk(query, Popd.user, ranges, after, False, size + 1)
-        else:
-            rows, early = prefix_first(
-                query, Popd.user, search, found, after=after, descending=False,
-                wanted=size + 1, indexed=scope.is_admin, scan_ranges=ranges,
-            )  # fmt: skip
+        rows, early = prefix_first(
+            query, Popd.user, search, found, after=after, descending=False,
+            wanted=size + 1, indexed=scope.is_admin, scan_ranges=ranges,
+        )  # fmt: skip
         entries = [_entry(r) for r in rows]
     more = early or len(entries) > size
     entries = entries[:size]

@@ -24,7 +24,6 @@ from core.services.common import (
     prefix_ranges,
     require_user,
     search_filter,
-    walk,
 )
 
 DEFAULT_ROUTER = "drop"  # what `INSERT INTO smtpd (smtpd_user)` gives, as cmail-admin-smtpd does
@@ -93,16 +92,13 @@ def list_entries(
         elif like is not None:
             ranges = prefix_ranges(literal_prefix(pattern))
         found = search_filter(Smtpd.user, search, short=True)
-        early = False
-        if found is None:
-            rows = walk(query, Smtpd.user, ranges, after, False, size + 1)
-        else:
+        if found is not None:
             # Most rows have no route (any, defined, drop): the NULL test spares them the LIKE.
             found = found | (Smtpd.route.is_null(False) & search_filter(Smtpd.route, search))
-            rows, early = prefix_first(
-                query, Smtpd.user, search, found, after=after, descending=False,
-                wanted=size + 1, indexed=visible is None, scan_ranges=ranges,
-            )  # fmt: skip
+        rows, early = prefix_first(
+            query, Smtpd.user, search, found, after=after, descending=False,
+            wanted=size + 1, indexed=visible is None, scan_ranges=ranges,
+        )  # fmt: skip
         entries = [_entry(r) for r in rows]
     more = early or len(entries) > size
     entries = entries[:size]

@@ -227,14 +227,10 @@ def _page_names(
     (more may follow even if fewer came back: see common.prefix_first)."""
     query, ranges, everyone = _filtered(User.select(User.name), scope, pattern)
     found = search_filter(User.name, search, short=True)
-    early = False
-    if found is None:
-        rows = walk(query, User.name, ranges, after, descending, wanted)
-    else:
-        rows, early = prefix_first(
-            query, User.name, search, found, after=after, descending=descending,
-            wanted=wanted, indexed=everyone, scan_ranges=ranges,
-        )  # fmt: skip
+    rows, early = prefix_first(
+        query, User.name, search, found, after=after, descending=descending,
+        wanted=wanted, indexed=everyone, scan_ranges=ranges,
+    )  # fmt: skip
     return [name for (name,) in rows], early
 
 
