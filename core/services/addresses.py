@@ -10,27 +10,31 @@ destination changes.
 from __future__ import annotations
 
 import heapq
+import itertools
 import operator
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import reduce
+from functools import partial, reduce
 from typing import Any
 
 import peewee as pw
 
-from core import audit, patterns, validation
+from core import audit, patterns, rule_index, validation
 from core.access import Role, Scope, Session, load_scope
 from core.db import Database
 from core.errors import Conflict, Invalid, NotFound
 from core.models import Address, Smtpd, User
 from core.records import Change, Page, as_dict
-from core.services.common import case_twins, like_filter, page_size, search_filter
+from core.services.common import IN_BATCH, case_twins, like_filter, page_size, search_filter
 
 MIN_ORDER = -(2**63)
 MAX_ORDER = 2**63 - 1
 MAX_SHIFT_WARNINGS = 10  # beyond this, warnings summarise; Change.data keeps every shift
 MAX_ANALYSED = 200  # overlapping rules checked exactly per query; beyond it the Change says so
 _BATCH = 1000  # most rows read per round while a delegate's list is filtered by Scope
+# Candidates of the side index checked for one quick page before the rest is left to the scan
+# (a text whose trigrams are all common finds mostly rules that do not contain it).
+MAX_CANDIDATES = 20_000
 
 # What a reorder does to one pair of rules (the moved rule and one it passes).
 SHADOWS = "shadows"  # the moved rule now hides the other completely
@@ -523,24 +527,106 @@ def list_rules(
     search: str | None = None,
     after: int | None = None,
     limit: int | None = None,
+    quick: bool = False,
 ) -> Page[AddressRule]:
     """Rules in routing order (highest order first) that the actor may see. `pattern` is
     cmail-admin's LIKE filter on expressions; `search` a literal substring of expression or
-    route; `after` the last order seen."""
+    route; `after` the last order seen.
+
+    `quick` (filter-as-you-type): a search is answered from the console's side index of the
+    rules' text when it is built (core.rule_index), instead of a scan. That page is
+    provisional, as the index may lag behind the database: its `confirm()` runs the exact query
+    and rebuilds the index if the answers differ. An index not built yet starts building and
+    the page is the exact one."""
     size = page_size(limit)
+    index = rule_index.for_database(db) if quick and search else None
+    if index is not None and not index.ready:
+        index.start()
+        index = None
+    generation = index.generation if index is not None else 0
     with db.read():
         scope = load_scope(session)
         filters = [c for c in (like_filter(Address.expression, pattern), _search(search)) if c]
-        if scope.is_admin:
-            query = _select().order_by(Address.order.desc())
-            query = query.where(*filters) if filters else query
-            bounded = query.where(Address.order < after) if after is not None else query
-            rows = _rules(bounded.limit(size + 1))
-        else:
-            rows = _visible_page(scope, filters, after, size + 1)
+        rows = None
+        if index is not None and search:
+            rows = _quick_rows(index, scope, filters, search, after, size + 1)
+        provisional = rows is not None
+        if rows is None:
+            rows = _exact_rows(scope, filters, after, size + 1)
     more = len(rows) > size
     rows = rows[:size]
-    return Page(rows, rows[-1].order if rows else None, more)
+    cursor = rows[-1].order if rows else None
+    if not provisional:
+        return Page(rows, cursor, more)
+    exact = partial(list_rules, db, session, pattern, search=search, after=after, limit=limit)
+    confirm = partial(_confirm, exact, rows, more, index, generation)
+    return Page(rows, cursor, more, confirm=confirm)
+
+
+def _exact_rows(
+    scope: Scope, filters: list[pw.Expression], after: int | None, wanted: int
+) -> list[AddressRule]:
+    if not scope.is_admin:
+        return _visible_page(scope, filters, after, wanted)
+    query = _select().order_by(Address.order.desc())
+    query = query.where(*filters) if filters else query
+    bounded = query.where(Address.order < after) if after is not None else query
+    return _rules(bounded.limit(wanted))
+
+
+def _quick_rows(
+    index: rule_index.RuleIndex,
+    scope: Scope,
+    filters: list[pw.Expression],
+    text: str,
+    after: int | None,
+    wanted: int,
+) -> list[AddressRule] | None:
+    """The first `wanted` rules after the cursor among the index's candidates for `text`, each
+    re-read from the database and passed through the same filters and visibility check as the
+    exact query; None when the index cannot answer this text. Candidates that run long without
+    filling the page (MAX_CANDIDATES), or an index invalidated meanwhile, leave the rest to the
+    exact query from the last candidate checked on: every rule above it that matches the
+    search was a candidate."""
+    candidates = index.candidates(text, after)
+    if candidates is None:
+        return None
+    # A non-admin's rows are first narrowed by SQL, as the exact query does, then checked.
+    conditions = list(filters)
+    if not scope.is_admin:
+        conditions.append(reduce(operator.or_, _visibility_parts(scope)))
+    found: list[AddressRule] = []
+    checked, last, size = 0, after, min(wanted, IN_BATCH)
+    try:
+        while checked < MAX_CANDIDATES:
+            batch = list(itertools.islice(candidates, size))
+            if not batch:
+                return found
+            query = _select().where(Address.order.in_(batch), *conditions)
+            for rule in _rules(query.order_by(Address.order.desc())):
+                if scope.is_admin or _viewable(scope, rule):
+                    found.append(rule)
+                    if len(found) >= wanted:
+                        return found
+            checked, last, size = checked + len(batch), batch[-1], min(size * 2, IN_BATCH)
+    except rule_index.IndexGone:
+        pass
+    return found + _exact_rows(scope, filters, last, wanted - len(found))
+
+
+def _confirm(
+    exact: Callable[[], Page[AddressRule]],
+    rows: list[AddressRule],
+    more: bool,
+    index: rule_index.RuleIndex,
+    generation: int,
+) -> Page[AddressRule]:
+    """The exact page for a provisional one; a different answer means the index has fallen
+    behind the database (a change made elsewhere), so it is rebuilt."""
+    page = exact()
+    if page.rows != rows or page.has_more != more:
+        index.invalidate(generation)
+    return page
 
 
 def _search(text: str | None) -> pw.Expression | None:
@@ -642,6 +728,7 @@ def add_rule(
         if inserted != new_order:
             raise Conflict(f"The rule got order {inserted}, not {new_order}; nothing was changed.")
         audit.note(target=f"rule {new_order}", after=as_dict(rule))
+    rule_index.rules_changed(db)
     message = f"Added rule {new_order}: {expression} → {destination(rule)}."
     if explicit is None:
         message += (
@@ -688,6 +775,7 @@ def update_rule(
             {Address.expression: new_expression, Address.router: router, Address.route: route}
         ).where(Address.order == order).execute()
         audit.note(before=as_dict(old), after=as_dict(rule))
+    rule_index.rules_changed(db)
     message = f"Rule {order} ({new_expression}) now routes to {destination(rule)}"
     message += f" (was {destination(old)})." if destination(old) != destination(rule) else "."
     if new_expression != old.expression:
@@ -706,6 +794,7 @@ def delete_rule(db: Database, session: Session, order: int | str) -> Change:
         analysis = _deleting(scope, rule)
         Address.delete().where(Address.order == order).execute()
         audit.note(before=as_dict(rule))
+    rule_index.rules_changed(db)
     message = f"Deleted rule {order}: {rule.expression} → {destination(rule)}."
     return Change(message, (*warnings, *analysis.sentences()), analysis.data(rule))
 
@@ -754,7 +843,9 @@ def move_rule(db: Database, session: Session, order: int | str, new_order: int |
     order, new_order = validation.order(order), validation.order(new_order, "new order")
     with db.write(target=f"rule {order}"):
         scope = load_scope(session)
-        return _move(scope, _require_rule(order), new_order)
+        change = _move(scope, _require_rule(order), new_order)
+    rule_index.rules_changed(db)
+    return change
 
 
 def swap_rules(
@@ -770,11 +861,11 @@ def swap_rules(
         scope = load_scope(session)
         first = _require_rule(a)
         second = _find(b)
-        if second is None:
-            if move_if_free:
-                return _move(scope, first, b)
+        if second is None and not move_if_free:
             raise NotFound(f"No address rule has the order {b}.")
-        return _swap(scope, first, second)
+        change = _move(scope, first, b) if second is None else _swap(scope, first, second)
+    rule_index.rules_changed(db)
+    return change
 
 
 def _neighbour(rule: AddressRule, direction: str) -> AddressRule:
@@ -801,7 +892,9 @@ def step_rule(db: Database, session: Session, order: int | str, direction: str) 
         rule = _require_rule(order)
         # Rights first: "already the highest" must not describe a rule the actor may not touch.
         _require_write(scope, rule, "move")
-        return _swap(scope, rule, _neighbour(rule, direction))
+        change = _swap(scope, rule, _neighbour(rule, direction))
+    rule_index.rules_changed(db)
+    return change
 
 
 def reorder_preview(

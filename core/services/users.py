@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import peewee as pw
 
-from core import audit, passwords, validation
+from core import audit, passwords, rule_index, validation
 from core.access import Role, Scope, Session, load_scope
 from core.db import SQLITE_MAGIC, Database
 from core.errors import Conflict, Denied, Invalid, NotFound
@@ -988,6 +988,8 @@ def rename_user(db: Database, session: Session, old: str, new: str) -> Change:
             .execute()
         )
         audit.note(before={"name": old}, after={"name": new, "store_routes_retargeted": routes})
+    if routes:
+        rule_index.rules_changed(db)
     if scope.is_self(old):
         session.user = new  # same password and rights, so the session's stamp still holds
     if user.database:
