@@ -111,6 +111,8 @@ class CmailConsole(App[None]):
         self._login_as = login_as
         self._module_modes: list[str] = []
         self._kept: dict[str, ScreenState] = {}  # module → what its released screen showed
+        self._built: dict[str, Screen] = {}  # module → its screen, built before its mode starts
+        self._executor = FreshContextExecutor()
         self._history: list[str] = []
         # An unknown name (e.g. a typo in $CMAIL_CONSOLE_THEME) falls back instead of crashing.
         self.theme = theme if theme in self.available_themes else DEFAULT_THEME
@@ -141,7 +143,7 @@ class CmailConsole(App[None]):
     # --- start -----------------------------------------------------------------------------------
     def on_load(self) -> None:
         # Before any worker: Textual runs thread workers in the loop's default executor.
-        asyncio.get_running_loop().set_default_executor(FreshContextExecutor())
+        asyncio.get_running_loop().set_default_executor(self._executor)
 
     def get_default_screen(self) -> Screen:
         """The first screen. Not a mode's: Textual mounts a mode's first screen inside its
@@ -207,6 +209,9 @@ class CmailConsole(App[None]):
         (a theme change bumps the count and refreshes the current screen itself).
 
         A module left earlier gets back what its released screen showed."""
+        built = self._built.pop(module.id, None)
+        if built is not None:
+            return built
         screen = module.screen()
         state = self._kept.pop(module.id, None)
         if state is not None:
@@ -267,17 +272,39 @@ class CmailConsole(App[None]):
             if self._releasable(left):
                 await self.switch_mode(PARK)
                 collect_garbage(await self._release(left))
+            await self._build_first(mode)  # after the collection, which would freeze it
             self.switch_mode(mode)
+
+    async def _build_first(self, mode: str) -> None:
+        """Build the screen of a module whose mode has none yet and start reading its list's
+        first page, then wait a moment for it (a page takes about a millisecond): with the UI
+        thread idle the read is not held up by the composing that follows (a worker started
+        by the list itself waits for the UI thread at every row), and the list shows its rows
+        in the screen's first frame."""
+        module = module_by_id(mode)
+        if module is None or mode not in self._module_modes or self._has_screen(mode):
+            return
+        screen = self._built[mode] = self.module_screen(module)
+        prefetch = getattr(screen, "prefetch", None)  # a ModuleScreen (not imported at start)
+        first = prefetch(self._executor) if prefetch is not None else None
+        if first is not None:
+            await asyncio.wait([asyncio.wrap_future(first.page)], timeout=FIRST_PAGE_WAIT)
+
+    def _has_screen(self, mode: str) -> bool:
+        try:
+            self.get_screen_stack(mode)
+        except KeyError:
+            return False
+        return True
 
     def _releasable(self, mode: str) -> bool:
         """A module's screen with nothing open on it (a drill-down or a dialog is kept, with
         its screen, as it is)."""
         if mode not in self._module_modes or module_by_id(mode) is None:
             return False
-        try:
-            stack = self.get_screen_stack(mode)
-        except KeyError:
+        if not self._has_screen(mode):
             return False  # never opened
+        stack = self.get_screen_stack(mode)
         return len(stack) == 1 and hasattr(stack[0], "remember")
 
     async def _release(self, mode: str) -> weakref.ref[Screen]:
@@ -394,6 +421,7 @@ def collect_garbage(released: weakref.ref[Screen] | None = None) -> None:
         gc.freeze()
 
 
+FIRST_PAGE_WAIT = 0.05  # seconds a module switch waits for its list's first page at most
 PAGE_CACHE_KIB = 256  # per connection; SQLite's 2 MiB default would be the console's peak
 
 

@@ -17,6 +17,7 @@ from textual.widgets._footer import FooterKey
 from tuikit import settle
 
 import core.db
+import tui.app
 from core.access import Role
 from core.errors import SchemaError
 from tui.app import CmailConsole, make_app
@@ -79,6 +80,34 @@ async def test_the_screen_left_is_freed_and_comes_back_as_it_was(console, sessio
         bar = table.query_one("#filter", Input)
         assert bar.display and bar.value == "foo"
         assert app.focused is table.table  # the list has the keys again, as before
+
+
+async def test_a_module_screen_shows_its_rows_in_its_first_frame(
+    console, session_for, monkeypatch: pytest.MonkeyPatch
+):
+    """The app reads the list's first page while it builds the screen, so no frame of the new
+    screen shows an empty list waiting for its rows."""
+    monkeypatch.setattr(tui.app, "FIRST_PAGE_WAIT", 30.0)  # a slow machine still gets it in time
+    rows_per_frame: list[int] = []
+    app = console(session=session_for("cbdev"))
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        display = app._display
+
+        def counted(screen: Screen, renderable: object) -> None:
+            display(screen, renderable)
+            if (
+                renderable is not None
+                and not app._batch_count
+                and isinstance(screen, PopLocksScreen)
+            ):
+                rows_per_frame.append(screen.query_one(PagedTable).table.row_count)
+
+        app._display = counted  # type: ignore[method-assign]
+        await pilot.press("5")
+        await settle(pilot)
+    assert rows_per_frame and rows_per_frame[0] > 0
+    assert rows_per_frame[0] == rows_per_frame[-1]
 
 
 async def test_a_row_further_down_than_the_first_page_is_loaded_again(

@@ -30,7 +30,7 @@ from tui.screens.address_forms import ReorderConfirm, RuleForm
 from tui.screens.base import ModuleScreen
 from tui.text import safe
 from tui.widgets.confirm import ConfirmModal
-from tui.widgets.paged_table import Column, PagedTable
+from tui.widgets.paged_table import Column, Fetch, PagedTable
 from tui.widgets.prompt import PromptModal
 from tui.widgets.trace_panel import TracePanel
 
@@ -118,6 +118,9 @@ class AddressesScreen(ModuleScreen):
         Binding("r", "refresh", "Refresh", show=False, id="addresses.refresh"),
     ]
 
+    def first_list(self) -> tuple[str, Fetch]:
+        return "addresses-table", self._fetch_page
+
     def compose_body(self) -> ComposeResult:
         columns = [Column("Order", 6), Column("Expression", 24), Column("Router", 8)]
         delegate = self.session.role is Role.DELEGATE
@@ -153,11 +156,21 @@ class AddressesScreen(ModuleScreen):
         return None if row is None else row.rule
 
     def _fetch_page(self, search: str | None, after: int | None, limit: int) -> Page[RuleRow]:
+        # quick: a filter is first answered from the side index, then confirmed by a scan.
+        return self._with_access(
+            partial(
+                addresses.list_rules, self.db, self.session,
+                search=search, after=after, limit=limit, quick=True,
+            )
+        )  # fmt: skip
+
+    def _with_access(self, read: Callable[[], Page[AddressRule]]) -> Page[RuleRow]:
         # The rights are read with the page, so the Access column matches the rows it marks.
         scope = current_scope(self.db, self.session)
-        page = addresses.list_rules(self.db, self.session, search=search, after=after, limit=limit)
+        page = read()
         rows = [RuleRow(r, scope.may_write_address(r.expression)) for r in page.rows]
-        return Page(rows, page.cursor, page.has_more)
+        confirm = None if page.confirm is None else partial(self._with_access, page.confirm)
+        return Page(rows, page.cursor, page.has_more, confirm=confirm)
 
     def _cells(self, row: RuleRow) -> tuple[Text, ...]:
         rule = row.rule

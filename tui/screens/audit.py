@@ -24,7 +24,7 @@ from core.records import Page
 from core.services import audit
 from tui.screens.base import ModuleScreen
 from tui.text import printable, safe
-from tui.widgets.paged_table import Column, PagedTable
+from tui.widgets.paged_table import Column, Fetch, PagedTable
 
 FILE_SYSTEM = "(file-system)"  # a change made without a login (CLI as the file's owner)
 ABSENT = "—"  # a field a row did not have before (created) or has no more (deleted)
@@ -152,6 +152,9 @@ class AuditScreen(ModuleScreen):
         if self._shown:
             self.table.reload()
         self._shown = True
+
+    def first_list(self) -> tuple[str, Fetch]:
+        return "audit-table", self._fetch_page
 
     def compose_body(self) -> ComposeResult:
         fixed = [Column("Time", 11), Column("Login", 13), Column("Action", 21), Column("Result", 7)]

@@ -22,13 +22,15 @@ builds a new screen from the database as it is now, and `resume_from()` gives it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from textual import work
-from textual.app import ComposeResult
+from textual._context import active_app
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
@@ -38,9 +40,11 @@ from core.access import Scope, Session, current_scope
 from core.db import Database
 from core.records import Change
 from tui.widgets.footer import KeyFooter
-from tui.widgets.paged_table import ListState, PagedTable
+from tui.widgets.paged_table import Fetch, FirstPage, ListState, PagedTable, first_limit
 from tui.widgets.status_bar import ModuleBar, StatusBar
 from tui.workers import ServiceCalls
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class ModuleScreen(ServiceCalls, Screen[None]):
         self.scope: Scope | None = None
         self._on_screen = False  # between a ScreenResume and the next ScreenSuspend
         self._resumed_lists: dict[str, ListState] = {}
+        self._prefetched: tuple[str, FirstPage] | None = None
 
     # --- what every module screen shares -------------------------------------------------------
     @property
@@ -97,6 +102,26 @@ class ModuleScreen(ServiceCalls, Screen[None]):
 
     def crumbs(self) -> tuple[str, ...]:
         return (self.TITLE,)
+
+    def first_list(self) -> tuple[str, Fetch] | None:
+        """The id and fetch of the list whose first page `prefetch` reads (None: no list)."""
+        return None
+
+    def prefetch(self, executor: Executor) -> FirstPage | None:
+        """Start reading the first page of the screen's list, before the screen is composed:
+        the app does it while it releases the screen left, so the rows are there for the new
+        screen's first frame instead of arriving a frame or two later."""
+        found = self.first_list()
+        if found is None:
+            return None
+        list_id, fetch = found
+        state = self._resumed_lists.get(list_id)
+        search = state.search if state is not None else None
+        limit = first_limit(state)
+        page = executor.submit(_as_app, self.app, partial(fetch, search, None, limit))
+        first = FirstPage(search, limit, page)
+        self._prefetched = (list_id, first)
+        return first
 
     def on_screen_resume(self) -> None:
         # Textual resumes a mode's new screen twice (as the mode starts and as it is switched
@@ -143,6 +168,11 @@ class ModuleScreen(ServiceCalls, Screen[None]):
         for widget in widgets:
             if isinstance(widget, PagedTable) and widget.id in self._resumed_lists:
                 widget.resume_list(self._resumed_lists.pop(widget.id))
+            if isinstance(widget, PagedTable) and self._prefetched is not None:
+                list_id, first = self._prefetched
+                if widget.id == list_id:
+                    self._prefetched = None
+                    widget.preload(first)
             yield widget
 
     # --- keys ------------------------------------------------------------------------------------
@@ -164,6 +194,13 @@ class ModuleScreen(ServiceCalls, Screen[None]):
         self.console.say(change.message)
         for warning in change.warnings:
             self.console.say(warning, severity="warning")
+
+
+def _as_app(app: App[object], call: Callable[[], T]) -> T:
+    """Run `call` in a pool thread as Textual's thread workers do: a screen not yet mounted
+    finds its app (and so the database and session) only through the active-app variable."""
+    active_app.set(app)
+    return call()
 
 
 def _focus_selector(widget: Widget | None) -> str | None:

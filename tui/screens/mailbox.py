@@ -32,7 +32,7 @@ from core.services.users import UserName
 from tui.screens.base import ModuleScreen
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
-from tui.widgets.paged_table import Column, PagedTable
+from tui.widgets.paged_table import Column, Fetch, PagedTable
 from tui.workers import deliver
 
 DATE_FORMAT = "%Y-%m-%d %H:%M"  # always UTC: the same text on every server and in every test
@@ -196,6 +196,12 @@ class MailboxScreen(ModuleScreen):
     def crumbs(self) -> tuple[str, ...]:
         owner = self.owner
         return (self.TITLE,) if owner is None else (self.TITLE, owner)
+
+    def first_list(self) -> tuple[str, Fetch]:
+        owner = self.owner
+        if owner is None:
+            return "mailbox-users", self._fetch_users
+        return "mailbox-mails", partial(self._fetch_mails, owner)
 
     def compose_body(self) -> ComposeResult:
         owner = self.owner

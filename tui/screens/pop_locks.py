@@ -25,7 +25,7 @@ from core.services.popd import PopEntry
 from tui.screens.base import ModuleScreen
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
-from tui.widgets.paged_table import Column, PagedTable
+from tui.widgets.paged_table import Column, Fetch, PagedTable
 from tui.widgets.prompt import PromptModal
 
 LOCKED = "LOCKED (possibly stale)"
@@ -63,6 +63,9 @@ class PopLocksScreen(ModuleScreen):
         Binding("u", "unlock", "Unlock", id="pop.unlock", tooltip="Clear a stale maildrop lock"),
         Binding("r", "refresh", "Refresh", id="pop.refresh"),
     ]
+
+    def first_list(self) -> tuple[str, Fetch]:
+        return "pop-table", self._fetch_page
 
     def compose_body(self) -> ComposeResult:
         yield PagedTable(

@@ -30,7 +30,7 @@ from core.services.users import UserName
 from tui.screens.base import ModuleScreen
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
-from tui.widgets.paged_table import Column, PagedTable
+from tui.widgets.paged_table import Column, Fetch, PagedTable
 from tui.widgets.prompt import PromptModal
 from tui.widgets.status_bar import StatusBar
 
@@ -155,6 +155,9 @@ class RightsScreen(ModuleScreen):
         self._placed_own_row = False
 
     # --- layout ----------------------------------------------------------------------------------
+    def first_list(self) -> tuple[str, Fetch]:
+        return "rights-users", self._fetch_users
+
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="rights-body"):
             yield PagedTable(

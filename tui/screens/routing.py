@@ -31,7 +31,7 @@ from core.validation import OUTBOUND_ROUTERS
 from tui.screens.base import ModuleScreen
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
-from tui.widgets.paged_table import Column, PagedTable
+from tui.widgets.paged_table import Column, Fetch, PagedTable
 from tui.workers import ServiceCalls, deliver
 
 ROUTED = ("handoff", "reject")  # the routers whose route means something
@@ -293,6 +293,9 @@ class RoutingScreen(ModuleScreen):
         Binding("d", "disable", "Delete", id="routing.disable", tooltip="Stop a user sending"),
         Binding("r", "refresh", "Refresh", id="routing.refresh"),
     ]
+
+    def first_list(self) -> tuple[str, Fetch]:
+        return "routing-table", self._fetch_page
 
     def compose_body(self) -> ComposeResult:
         yield PagedTable(

@@ -44,7 +44,7 @@ from tui.screens.user_forms import (
 )
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
-from tui.widgets.paged_table import Column, PagedTable
+from tui.widgets.paged_table import Column, Fetch, PagedTable
 from tui.widgets.status_bar import StatusBar
 
 YES, NO = "yes", "no"
@@ -168,6 +168,9 @@ class UsersScreen(ModuleScreen):
         self.info_for: str | None = None  # the user the info line describes
         self._info_user: UserDetail | None = None
         self._detail_modal: LiveDetailModal | None = None
+
+    def first_list(self) -> tuple[str, Fetch]:
+        return "users-table", self._fetch_page
 
     def compose_body(self) -> ComposeResult:
         yield PagedTable(

@@ -20,6 +20,7 @@ Use it from a screen:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
@@ -109,6 +110,7 @@ class PagedTable(ServiceCalls, Vertical):
         self._note = ""
         self._loading_timer: Timer | None = None
         self._focus_with_page = False
+        self._first: FirstPage | None = None
 
     # --- composition -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -146,7 +148,7 @@ class PagedTable(ServiceCalls, Vertical):
     def answered(self) -> bool:
         """The rows on screen answer the current question (search), though a next page may
         still be loading: a filter's rows that start with the text come before the scan for
-        the others ends."""
+        the others ends, and a provisional page before the exact one that replaces it."""
         return self._shown_generation == self._generation
 
     @property
@@ -180,24 +182,29 @@ class PagedTable(ServiceCalls, Vertical):
         keep = str(select) if select is not None else self._selected_key()
         loaded = 0 if fresh else len(self._records)
         limit = min(max(self.PAGE_SIZE, loaded), MAX_ROWS_PER_FETCH)
+        first, self._first = self._first, None
+        if first is not None and first.answers(self._search, limit):
+            if first.page.done() and first.page.exception() is None:
+                # Read while the screen was built: the rows are in its first frame.
+                self._show(self._generation, False, keep, first.page.result())
+                return
+            call: Callable[[], Page[Any]] = first.page.result  # a failure reports as usual
+        else:
+            call = partial(self._fetcher, self._search, None, limit)
         self._say_loading_soon()
-        self._fetch(self._generation, self._search, None, limit, False, keep)
+        self._fetch(self._generation, call, False, keep)
+
+    def preload(self, first: FirstPage) -> None:
+        """Call before the list mounts: its first load takes `first` (already being read)
+        instead of starting a fetch of its own."""
+        self._first = first
 
     # --- loading -----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="paged-table", exit_on_error=False)
     def _fetch(
-        self,
-        generation: int,
-        search: str | None,
-        after: Any,
-        limit: int,
-        append: bool,
-        keep: str | None,
+        self, generation: int, call: Callable[[], Page[Any]], append: bool, keep: str | None
     ) -> None:
-        ok = self.attempt(
-            partial(self._fetcher, search, after, limit),
-            partial(self._show, generation, append, keep),
-        )
+        ok = self.attempt(call, partial(self._show, generation, append, keep))
         if not ok:
             deliver(self, self._failed, generation)
 
@@ -249,6 +256,11 @@ class PagedTable(ServiceCalls, Vertical):
         if not append and table.row_count:
             index = table.get_row_index(keep) if keep in self._records else old_index
             table.move_cursor(row=min(index, table.row_count - 1), animate=False)
+        if page.confirm is not None and not append:
+            # A provisional answer (a side index's): shown now, replaced by the exact page.
+            self._loading = True
+            self._say_loading_soon()
+            self._fetch(generation, page.confirm, False, None)
         self.set_class(table.row_count == 0, "-empty")
         self._update_summary()
         self.refresh_bindings()
@@ -293,7 +305,8 @@ class PagedTable(ServiceCalls, Vertical):
         ):
             self._loading = True
             self._say_loading_soon()
-            self._fetch(self._generation, self._search, self._cursor, self.PAGE_SIZE, True, None)
+            call = partial(self._fetcher, self._search, self._cursor, self.PAGE_SIZE)
+            self._fetch(self._generation, call, True, None)
 
     # --- filter --------------------------------------------------------------------------------
     def action_open_filter(self) -> None:
@@ -351,7 +364,7 @@ class PagedTable(ServiceCalls, Vertical):
         self._resumed = state
         self._search = state.search
         if state.rows > self.PAGE_SIZE:  # the first load fetches them all, so the row is there
-            self.PAGE_SIZE = min(state.rows, MAX_ROWS_PER_FETCH)
+            self.PAGE_SIZE = first_limit(state)
 
     @on(events.Mount)
     def _show_resumed_filter(self) -> None:
@@ -378,3 +391,22 @@ class ListState:
     search: str | None
     cursor: str | None
     rows: int
+
+
+def first_limit(state: ListState | None) -> int:
+    """How many rows a list's first load asks for: a page, or as many as it showed before it
+    was released (so the cursor's row is there again)."""
+    rows = state.rows if state is not None else 0
+    return min(max(PagedTable.PAGE_SIZE, rows), MAX_ROWS_PER_FETCH)
+
+
+@dataclass(frozen=True)
+class FirstPage:
+    """A list's first page, asked for before the list exists (tui/screens/base.py, prefetch)."""
+
+    search: str | None
+    limit: int
+    page: Future[Page[Any]]
+
+    def answers(self, search: str | None, limit: int) -> bool:
+        return (search, limit) == (self.search, self.limit)
