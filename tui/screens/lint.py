@@ -2,23 +2,24 @@
 
 Core's `lint.scan()` streams the findings in batches as it checks chunk after chunk of each
 table; this screen shows them as they come. The first batch with findings puts rows on screen
-(within a few ms, whatever the size of the database), later batches are merged in, errors first,
-and the cursor stays on the finding it is on (row keys are the findings themselves, not list
-positions). The header says how far the check has got, then the counts. The screen keeps the
-first 1,000 findings of each kind and counts the rest in one row per kind, so its memory stays
-small at a million users; `cmail-console lint` lists them all. The `/` filter works on the
-findings kept, so filtering never re-runs the lint. Leaving the screen stops the check; showing
-it again (or r) starts it afresh.
+(within a few ms, whatever the size of the database); then the screen looks for more every
+REFRESH_EVERY and merges them in, errors first, and the cursor stays on the finding it is on
+(row keys are the findings themselves, not list positions). The header says how far the check
+has got, then the counts. The screen keeps the first 250 findings of each kind and counts the
+rest in one row per kind: the worker picks those (Sieve), so only they reach the UI thread and
+the memory stays small at a million users; `cmail-console lint` lists them all. The `/` filter
+works on the findings kept, so filtering never re-runs the lint. Leaving the screen stops the
+check; showing it again (or r) starts it afresh.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
-import time
 from bisect import bisect_right
 from collections import Counter
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import ClassVar
 
@@ -47,12 +48,11 @@ REFRESH_EVERY = 0.3  # seconds between two redraws of the list while findings st
 FIRST_ROWS_WAIT = 0.5  # seconds the check waits at most for its first findings to be drawn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FindingRow:
     key: str  # the row key: the finding itself, so it survives re-sorting and re-runs
     rank: tuple  # its place in the list: errors first, then as core sorts findings
     finding: Finding
-    haystack: str  # what the filter searches, case-folded once
     more: bool = False  # the row that counts the findings of a kind beyond those kept
 
 
@@ -109,7 +109,7 @@ def finding_row(finding: Finding) -> FindingRow:
     key = "\x1f".join(
         [finding.kind, str(finding.order), finding.user or "", finding.message]
     )  # \x1f: a separator no check writes
-    return FindingRow(key, (sort[0], sort[1], 0, sort[2:]), finding, haystack(finding))
+    return FindingRow(key, (sort[0], sort[1], 0, sort[2:]), finding)
 
 
 def more_row(kind: str, severity: str, count: int) -> FindingRow:
@@ -120,47 +120,118 @@ def more_row(kind: str, severity: str, count: int) -> FindingRow:
     )
     finding = Finding(kind, severity, message)
     rank = (SEVERITIES.index(severity), kind, 1)
-    return FindingRow(f"more\x1f{kind}", rank, finding, haystack(finding), more=True)
+    return FindingRow(f"more\x1f{kind}", rank, finding, more=True)
 
 
-class KeptFindings:
-    """The findings the screen shows: the first KEPT_PER_KIND of each kind, sorted, plus one
-    row per kind counting the rest. `rows` is replaced whole by `snapshot()`, never mutated, so
-    the list's fetch thread may read it while batches arrive."""
+@dataclass(frozen=True)
+class Tally:
+    """How many findings of each severity and kind a check has found so far, and how many of
+    each kind the screen keeps. Handed from the worker whole, never mutated."""
+
+    counts: dict[str, int]  # severity → findings, kept or not
+    kinds: dict[str, int]  # kind → findings, kept or not
+    kept: dict[str, int]  # kind → findings kept
+    severity: dict[str, str]  # kind → its severity
+
+
+NO_TALLY = Tally({}, {}, {}, {})
+
+
+class Sieve:
+    """In the check's worker: picks the findings the screen keeps (the first KEPT_PER_KIND of
+    each kind; alike to the letter, the first stands for both) and counts them all. Only the
+    kept ones cross to the UI thread: a million users' check finds some 60,000, and each batch
+    waiting in the screen's queue would hold all of its own."""
 
     def __init__(self) -> None:
-        self.rows: list[FindingRow] = []
-        self.counts: Counter[str] = Counter()  # severity → findings, kept or not
-        self.kinds: Counter[str] = Counter()  # kind → findings, kept or not
-        self._keys: set[str] = set()
+        self._counts: Counter[str] = Counter()
+        self._kinds: Counter[str] = Counter()
         self._kept: Counter[str] = Counter()
-        self._found: list[FindingRow] = []  # the kept findings, sorted
         self._severity: dict[str, str] = {}
-        self._stale = False  # findings arrived since the last snapshot
+        self._keys: set[str] = set()
+        self.tally = NO_TALLY
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def capped(self) -> bool:
-        return any(self.kinds[kind] > kept for kind, kept in self._kept.items())
-
-    def add(self, findings: tuple[Finding, ...]) -> None:
+    def sift(self, findings: tuple[Finding, ...]) -> list[FindingRow]:
+        """The rows of these findings that the screen keeps; `tally` counts them all."""
         fresh: list[FindingRow] = []
         for finding in findings:
-            self._stale = True
-            self.counts[finding.severity] += 1
-            self.kinds[finding.kind] += 1
+            self._counts[finding.severity] += 1
+            self._kinds[finding.kind] += 1
             self._severity.setdefault(finding.kind, finding.severity)
             if self._kept[finding.kind] >= KEPT_PER_KIND:
                 continue
             row = finding_row(finding)
-            if row.key in self._keys:  # alike to the letter: the first stands for both
+            if row.key in self._keys:
                 continue
             self._keys.add(row.key)
             self._kept[finding.kind] += 1
             fresh.append(row)
+        if findings:
+            self.tally = Tally(
+                dict(self._counts), dict(self._kinds), dict(self._kept), dict(self._severity)
+            )
+        return fresh
+
+
+class Mailbox:
+    """Where the check's worker leaves what it found for the screen: the latest batch (how far
+    the check has got), the kept findings since the screen last looked, and the tally. The
+    screen looks every REFRESH_EVERY (and at once for the first findings): nothing queues up
+    however fast the check goes, and the worker never waits for the screen."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batch: LintBatch | None = None
+        self._rows: list[FindingRow] = []
+        self._tally = NO_TALLY
+
+    def put(self, batch: LintBatch, rows: list[FindingRow], tally: Tally) -> None:
+        with self._lock:
+            self._batch = batch
+            self._rows += rows
+            self._tally = tally
+
+    def take(self) -> tuple[LintBatch, list[FindingRow], Tally] | None:
+        """What arrived since the last look (None: nothing)."""
+        with self._lock:
+            if self._batch is None:
+                return None
+            taken = (self._batch, self._rows, self._tally)
+            self._batch, self._rows = None, []
+            return taken
+
+
+class KeptFindings:
+    """The findings the screen shows: those a Sieve kept, sorted, plus one row per kind
+    counting the rest. `rows` is replaced whole by `snapshot()`, never mutated, so the list's
+    fetch thread may read it while batches arrive."""
+
+    def __init__(self) -> None:
+        self.rows: list[FindingRow] = []
+        self.tally = NO_TALLY
+        self._found: list[FindingRow] = []  # the kept findings, sorted
+        self._stale = False  # findings arrived since the last snapshot
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.tally.counts
+
+    @property
+    def kinds(self) -> dict[str, int]:
+        return self.tally.kinds
+
+    @property
+    def total(self) -> int:
+        return sum(self.tally.counts.values())
+
+    @property
+    def capped(self) -> bool:
+        return any(self.tally.kinds[kind] > kept for kind, kept in self.tally.kept.items())
+
+    def add(self, fresh: list[FindingRow], tally: Tally) -> None:
+        if tally is not self.tally:
+            self.tally = tally
+            self._stale = True
         if fresh:
             # Two sorted runs: Timsort merges them in one pass.
             self._found = sorted([*self._found, *sorted(fresh, key=_rank)], key=_rank)
@@ -169,10 +240,11 @@ class KeptFindings:
         """The rows as of now (the same list object if nothing arrived since)."""
         if self._stale:
             self._stale = False
+            tally = self.tally
             more = [
-                more_row(kind, self._severity[kind], self.kinds[kind] - kept)
-                for kind, kept in self._kept.items()
-                if self.kinds[kind] > kept
+                more_row(kind, tally.severity[kind], tally.kinds[kind] - kept)
+                for kind, kept in tally.kept.items()
+                if tally.kinds[kind] > kept
             ]
             self.rows = sorted([*self._found, *more], key=_rank)
         return self.rows
@@ -218,9 +290,9 @@ class LintScreen(ModuleScreen):
         self.findings = KeptFindings()
         self.report: LintReport | None = None  # set when a whole check has finished
         self.first_rows_shown = False  # the list shows this check's first findings (or its end)
-        self._generation = 0  # the check now running; batches of an older one are dropped
-        self._last_redraw = 0.0
-        self._redraw_timer: Timer | None = None
+        self._generation = 0  # the check now running; results of an older one are dropped
+        self._mailbox = Mailbox()  # what the running check found since the last look
+        self._poll: Timer | None = None  # looks into the mailbox while the check runs
         self._progress: LintBatch | None = None  # the latest batch of the running check
         self._drawn: list[FindingRow] | None = None  # the rows the list was last asked to show
         self._filtered: tuple[str, list[FindingRow], list[FindingRow]] | None = None
@@ -282,68 +354,84 @@ class LintScreen(ModuleScreen):
         self.report = None
         self.first_rows_shown = False
         self._progress = self._drawn = None
-        self._last_redraw = 0.0
         self._say(LINTING)
         self._on_view = threading.Event()
-        self._run_lint(self._generation, self._on_view)
+        self._mailbox = Mailbox()
+        self._poll = self.set_interval(REFRESH_EVERY, self._look)
+        self._run_lint(self._generation, self._on_view, self._mailbox)
 
     def _stop(self) -> None:
         """Cancel the running check: its worker stops before its next chunk."""
         self._generation += 1
         self.workers.cancel_group(self, "lint")
         self._on_view.set()  # a worker waiting for the screen goes on, to notice it is cancelled
-        if self._redraw_timer is not None:
-            self._redraw_timer.stop()
-            self._redraw_timer = None
+        self._stop_looking()
+
+    def _stop_looking(self) -> None:
+        if self._poll is not None:
+            self._poll.stop()
+            self._poll = None
 
     @work(thread=True, exclusive=True, group="lint", exit_on_error=False)
-    def _run_lint(self, generation: int, on_view: threading.Event) -> None:
+    def _run_lint(self, generation: int, on_view: threading.Event, mailbox: Mailbox) -> None:
         ok = self.attempt(
-            partial(self._stream, generation, on_view), partial(self._finished, generation)
+            partial(self._stream, generation, on_view, mailbox),
+            partial(self._finished, generation),
         )
         if not ok:
             deliver(self, self._failed, generation)
 
-    def _stream(self, generation: int, on_view: threading.Event) -> LintBatch | None:
-        """In the worker: hand each batch to the screen; the last one (None: cancelled)."""
+    def _stream(
+        self, generation: int, on_view: threading.Event, mailbox: Mailbox
+    ) -> LintBatch | None:
+        """In the worker: leave each batch in the mailbox, with the findings the screen keeps
+        instead of all of them; the last one (None: cancelled)."""
         worker = get_current_worker()
         scan = lint.scan(self.db, self.session)
+        sieve = Sieve()
         last = None
         try:
-            for last in scan:
+            for batch in scan:
                 if worker.is_cancelled:
                     return None
-                deliver(self, self._arrived, generation, last)
-                if last.findings and not on_view.is_set():
-                    # The first findings: the screen draws them with the CPU to itself (the
-                    # check would slow it down), then the check goes on.
+                fresh = sieve.sift(batch.findings)
+                last = replace(batch, findings=())
+                mailbox.put(last, fresh, sieve.tally)
+                if fresh and not on_view.is_set():
+                    # The first findings go on screen at once, drawn with the CPU to itself
+                    # (the check would slow it down); then the check goes on.
+                    deliver(self, self._first_findings, generation)
                     on_view.wait(FIRST_ROWS_WAIT)
-                time.sleep(0)  # let the screen take the batch in while the next is read
         finally:
             scan.close()
         return last
 
-    def _arrived(self, generation: int, batch: LintBatch) -> None:
-        if generation != self._generation:
+    def _first_findings(self, generation: int) -> None:
+        if generation == self._generation:
+            self._look()
+
+    def _look(self) -> None:
+        """Show what the running check found since the last look."""
+        taken = self._mailbox.take()
+        if taken is None:
             return
-        self.findings.add(batch.findings)
-        self._progress = batch
-        if batch.findings and self._drawn is None:
-            self._redraw()  # the first findings go on screen at once
-        elif self._redraw_timer is None:
-            wait = max(0.0, self._last_redraw + REFRESH_EVERY - time.monotonic())
-            self._redraw_timer = self.set_timer(wait, self._redraw)
+        self._progress, rows, tally = taken
+        self.findings.add(rows, tally)
+        self._redraw()
 
     def _redraw(self) -> None:
         """Show the progress and the rows that arrived since the last redraw."""
-        self._redraw_timer = None
-        self._last_redraw = time.monotonic()
         if self.report is None and self._progress is not None:
             self._say(progress_line(self._progress, self.findings.total))
         if self.findings.snapshot() is not self._drawn:
             self._show_rows()
 
     def _show_rows(self) -> None:
+        # A reload leaves the list's previous rows, their rendered lines and its fetch worker
+        # as cyclic garbage, which only a full collection frees, and those come seldom: while
+        # the check runs (a reload every REFRESH_EVERY: the counts change) some 2.5 MB of it
+        # would pile up. A pass costs a few ms (app.collect_garbage froze what lives on).
+        gc.collect()
         self._drawn = self.findings.snapshot()
         self.table.set_note(
             f"first {KEPT_PER_KIND:,} of each kind shown" if self.findings.capped else ""
@@ -368,9 +456,10 @@ class LintScreen(ModuleScreen):
     def _finished(self, generation: int, last: LintBatch | None) -> None:
         if generation != self._generation or last is None:
             return
-        if self._redraw_timer is not None:
-            self._redraw_timer.stop()
-            self._redraw_timer = None
+        self._stop_looking()
+        taken = self._mailbox.take()  # what arrived since the last look
+        if taken is not None:
+            self.findings.add(taken[1], taken[2])
         kept = self.findings
         counts = {severity: kept.counts.get(severity, 0) for severity in SEVERITIES}
         kinds = dict(sorted(kept.kinds.items()))
@@ -381,6 +470,7 @@ class LintScreen(ModuleScreen):
 
     def _failed(self, generation: int) -> None:
         if generation == self._generation:
+            self._stop_looking()
             self._say("The check stopped before the end (see the message). Press r to try again.")
 
     # --- the list (pages over the findings kept) -------------------------------------------------
@@ -395,12 +485,13 @@ class LintScreen(ModuleScreen):
 
     def _matching(self, search: str, rows: list[FindingRow]) -> list[FindingRow]:
         """The rows containing `search`, computed once per search and set of rows, not per
-        page: scrolling a filtered list only slices it."""
+        page: scrolling a filtered list only slices it. (Each row's text is put together here,
+        not kept: a few ms for the rows kept, against some 200 KB.)"""
         cached = self._filtered
         if cached is not None and cached[0] == search and cached[1] is rows:
             return cached[2]
         needle = search.casefold()
-        found = [row for row in rows if needle in row.haystack]
+        found = [row for row in rows if needle in haystack(row.finding)]
         self._filtered = (search, rows, found)
         return found
 

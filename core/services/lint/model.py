@@ -8,7 +8,7 @@ ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     kind: str
     severity: str  # error | warning | info
@@ -30,7 +30,7 @@ class LintReport:
         return self.counts.get(ERROR, 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LintBatch:
     """What one step of a streamed lint found in one chunk, and how far the lint has got.
 

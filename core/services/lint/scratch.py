@@ -23,16 +23,30 @@ CREATE TABLE tops (key TEXT PRIMARY KEY, ord INTEGER NOT NULL, text TEXT, router
                    tkey TEXT) WITHOUT ROWID;
 -- The highest literal rule of each exact text that is not the highest of its folded text.
 CREATE TABLE twins (text TEXT PRIMARY KEY, ord INTEGER NOT NULL, router TEXT) WITHOUT ROWID;
+-- The wildcard rules seen so far by their folded literal ends (shadow.py, PadIndex); single:
+-- one `%` and no `_`.
+CREATE TABLE wilds (suffix TEXT NOT NULL, prefix TEXT NOT NULL, ord INTEGER NOT NULL, text TEXT,
+                    router TEXT, route TEXT, single INTEGER NOT NULL,
+                    PRIMARY KEY (suffix, prefix, ord)) WITHOUT ROWID;
+-- The wildcard rules that redirect to one fixed address: where a redirect loop may pass.
+CREATE TABLE fixed_wilds (ord INTEGER PRIMARY KEY, text TEXT, router TEXT, route TEXT);
 CREATE TABLE logins (authdata TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL);
 CREATE TABLE homes (path TEXT NOT NULL, name TEXT NOT NULL);
 """
 _PRAGMAS = (
-    "cache_size = -256",  # KiB: the pad lives on disk, not in the console's memory
+    # Small pages: a sort (equal passwords, shared user databases: a million rows) keeps 250
+    # pages' worth of rows in memory before it spills to disk, 1 MiB with 4 KiB pages.
+    "page_size = 1024",
+    "cache_size = -64",  # KiB: the pad lives on disk, not in the console's memory
     "journal_mode = OFF",  # nothing here needs to survive a crash
     "synchronous = OFF",
     "temp_store = FILE",  # sorts spill to disk too
 )
-_MAX_VARIABLES = 10_000  # well below SQLite's limit of bound values per statement
+# Values per IN list. Every list has this many, so each query is prepared once: the connection
+# keeps its prepared statements, and one with an IN list costs ~200 bytes per value (kept for
+# each length that came up, 2,000-value lists of varying lengths would take many MB).
+_IN_LIST = 250
+_MARKS = ", ".join("?" * _IN_LIST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +79,12 @@ class Scratch:
         finally:
             self.con.execute("COMMIT")
 
-    def _where_in(self, sql: str, values: Sequence[str]) -> Iterator[tuple]:
-        for start in range(0, len(values), _MAX_VARIABLES):
-            part = values[start : start + _MAX_VARIABLES]
-            marks = ", ".join("?" * len(part))
-            yield from self.con.execute(sql.format(marks=marks), part)
+    def _where_in(self, sql: str, values: Sequence[object]) -> Iterator[tuple]:
+        """`sql`'s rows for `values`, its {marks} standing for _IN_LIST of them at a time."""
+        for start in range(0, len(values), _IN_LIST):
+            part = list(values[start : start + _IN_LIST])
+            part += part[-1:] * (_IN_LIST - len(part))  # a repeated value changes no answer
+            yield from self.con.execute(sql.format(marks=_MARKS), part)
 
     # --- literal rules --------------------------------------------------------------------------
     def tops(self, keys: Sequence[str]) -> dict[str, Literal]:
@@ -111,6 +126,42 @@ class Scratch:
         )
         params = (limit,) if after is None else (after, limit)
         return self.con.execute(sql, params).fetchall()
+
+    # --- wildcard rules ---------------------------------------------------------------------------
+    def add_wilds(self, rows: Iterable[tuple[str, str, int, str, str, str | None, bool]]) -> None:
+        """(folded suffix, folded prefix, order, text, router, route, single)."""
+        self._many("INSERT INTO wilds VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def wilds(
+        self, suffix: str, prefix: str, above: int | None
+    ) -> list[tuple[int, str, str, str | None, int]]:
+        """The wildcard rules with these literal ends (ordered above `above`): order, text,
+        router, route, single."""
+        sql = "SELECT ord, text, router, route, single FROM wilds WHERE suffix = ? AND prefix = ?"
+        if above is None:
+            return self.con.execute(sql, (suffix, prefix)).fetchall()
+        return self.con.execute(sql + " AND ord > ?", (suffix, prefix, above)).fetchall()
+
+    def wild_ends(self) -> Iterator[tuple[str, str]]:
+        """Each distinct (suffix, prefix) of the wildcard rules, by suffix."""
+        return self.con.execute("SELECT DISTINCT suffix, prefix FROM wilds ORDER BY suffix, prefix")
+
+    def add_fixed(self, rows: Iterable[tuple[int, str, str, str | None]]) -> None:
+        """Wildcard rules that redirect to one fixed address: (order, text, router, route)."""
+        self._many("INSERT INTO fixed_wilds VALUES (?, ?, ?, ?)", rows)
+
+    def fixed(self, before: int | None, limit: int) -> list[tuple[int, str, str, str | None]]:
+        """Those rules, highest order first, below `before`."""
+        if before is None:
+            sql, params = "SELECT * FROM fixed_wilds ORDER BY ord DESC LIMIT ?", (limit,)
+        else:
+            sql = "SELECT * FROM fixed_wilds WHERE ord < ? ORDER BY ord DESC LIMIT ?"
+            params = (before, limit)
+        return self.con.execute(sql, params).fetchall()
+
+    def fixed_in(self, orders: Sequence[int]) -> Iterator[tuple[int, str, str, str | None]]:
+        """Those of these orders."""
+        yield from self._where_in("SELECT * FROM fixed_wilds WHERE ord IN ({marks})", orders)
 
     # --- users ----------------------------------------------------------------------------------
     def add_logins(self, rows: Iterable[tuple[str, int, str]]) -> None:

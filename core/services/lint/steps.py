@@ -4,9 +4,9 @@ read unit, and yields what that chunk shows before reading the next.
 A chunk's cross-table questions (does the store route's user exist, is it an alias, does the
 login's identity have an smtpd entry) are joins through cmail's own indexes. Questions that
 compare rows with every other row (equal rule texts, equal passwords, where a redirect's target
-leads) go through the scratch pad (scratch.py), and the wildcard rules (few) through the
-in-memory RuleIndex. So the lint never holds a read transaction for long (the daemons share the
-file and a long reader delays their commits) and never holds a table in memory.
+leads, which wildcard rule contains a rule) go through the scratch pad (scratch.py, and
+shadow.py's PadIndex). So the lint never holds a read transaction for long (the daemons share
+the file and a long reader delays their commits) and never holds a table in memory.
 
 Cheap, common checks come first (POP locks, smtpd entries, rights, users, rules); those that
 can only answer once every rule or user has been seen come last. A chunk sees the database as it
@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from sys import intern
 
 import peewee
 
@@ -30,7 +29,7 @@ from core.services.lint.checks import StoreTarget
 from core.services.lint.model import SEVERITIES, Finding, LintBatch, LintReport, sort_key
 from core.services.lint.scratch import Literal, Scratch
 from core.services.lint.shadow import (
-    RuleIndex,
+    PadIndex,
     _Rule,
     _shape,
     duplicate,
@@ -39,7 +38,7 @@ from core.services.lint.shadow import (
     shadowed,
 )
 
-CHUNK = 2000  # rows per read unit: a few ms each at a million users
+CHUNK = 500  # rows per read unit: ~1 ms each; the rows of a unit are what the lint holds at once
 _FIRST_CHUNK = 250  # rows of a step's first unit
 _KNOWN = ", ".join(f"'{p}'" for p in PERMISSIONS)  # constants, so they may stand in the SQL
 _MAX_CASE_VARIANTS = 16  # user names that differ from a route only in case, searched at most
@@ -123,9 +122,8 @@ class _Scan:
     def __init__(self, db: Database, session: Session, chunk: int) -> None:
         self.db, self.session, self.chunk = db, session, chunk
         self.scratch = Scratch()
-        self.wildcards = RuleIndex()  # the wildcard rules seen so far: all those above
-        self.first_wildcard: dict[str, _Rule] = {}  # exact text → the highest such wildcard
-        self.fixed_wildcards: dict[int, _Rule] = {}  # order → wildcard redirects to one address
+        self.wildcards = PadIndex(self.scratch)  # the wildcard rules seen so far: all above
+        self.fixed_wildcards = 0  # wildcard redirects to one address, kept in the scratch pad
         self.rules = self.users = 0
 
     def close(self) -> None:
@@ -315,29 +313,31 @@ class _Scan:
 
     def _shadow_findings(self, rules: list[_Rule]) -> list[Finding]:
         """Rules that never win. `rules` come highest order first, after every rule above them
-        (earlier chunks), so each is checked against all rules above it: wildcards in memory,
-        literal texts in the scratch pad."""
+        (earlier chunks), so each is checked against all rules above it, through the scratch
+        pad: literal texts there, wildcards in its PadIndex."""
         findings: list[Finding] = []
         literals = []  # (rule, folded text, its wildcard container, whether that is cheap)
+        fixed = []  # wildcard redirects to one address
         for rule in rules:
             if not is_wild(rule.expression):
                 key = fold(rule.expression)
                 literals.append((rule, key, *self.wildcards.literal_container(rule, key)))
                 continue
             shape = _shape(rule.expression)
-            container, _ = self.wildcards.wildcard_container(rule, shape)
-            # Kept for the rest of the scan: catch-alls share their router and route texts.
-            rule = _Rule(rule.order, rule.expression, intern(rule.router), _intern(rule.route))
-            twin = self.first_wildcard.setdefault(rule.expression, rule)
-            if twin is not rule:
+            twin, container = self.wildcards.twin_or_container(rule, shape)
+            if twin is not None:
                 findings.append(duplicate(rule, twin))
             elif container is not None:
                 findings.append(shadowed(rule, container))
             self.wildcards.add(rule, shape)
             if checks.fixed_redirect(rule.router, rule.route):
-                self.fixed_wildcards[rule.order] = rule
+                fixed.append((rule.order, rule.expression, rule.router, rule.route))
         if literals:
             findings += self._literal_findings(literals)
+        self.wildcards.flush()  # the next chunk's rules are all below this one's
+        if fixed:
+            self.scratch.add_fixed(fixed)
+            self.fixed_wildcards += len(fixed)
         return findings
 
     def _literal_findings(
@@ -407,22 +407,25 @@ class _Scan:
             if len(rows) < self.chunk:
                 break
             after = rows[-1][0]
-        sources = list(self.fixed_wildcards.values())
-        tops = self.scratch.tops([fold(rule.route or "") for rule in sources]) if sources else {}
-        for rule in sources:
-            top = tops.get(fold(rule.route or ""))
-            top_order = None if top is None else top.order
-            target = self._next_hop(fold(rule.route or ""), top_order, bool(top and top.tkey))
-            if target is not None:
-                step[rule.order] = target
+        before: int | None = None
+        while sources := [_Rule(*row) for row in self.scratch.fixed(before, self.chunk)]:
+            tops = self.scratch.tops([fold(rule.route or "") for rule in sources])
+            for rule in sources:
+                top = tops.get(fold(rule.route or ""))
+                top_order = None if top is None else top.order
+                target = self._next_hop(fold(rule.route or ""), top_order, bool(top and top.tkey))
+                if target is not None:
+                    step[rule.order] = target
+            before = sources[-1].order
         yield self._batch(self._loop_findings(step), "redirect loops", 0, None)
 
     def _next_hop(self, tkey: str, top: int | None, top_fixed: bool) -> int | None:
         """The fixed redirect that mail to `tkey` reaches first, or None: the highest wildcard
         matching it above the highest literal rule of that text (`top`), else that rule."""
-        above = self.wildcards.matches(tkey, above=top)
+        above = self.wildcards.wildcard_matches(tkey, above=top)
         if above:
-            return above[0].order if above[0].order in self.fixed_wildcards else None
+            first = max(above, key=lambda rule: rule.order)
+            return first.order if checks.fixed_redirect(first.router, first.route) else None
         return top if top is not None and top_fixed else None
 
     def _loop_findings(self, step: dict[int, int]) -> list[Finding]:
@@ -435,8 +438,9 @@ class _Scan:
                 cycles.append(cycle)
         if not cycles:
             return []
-        rules = dict(self.fixed_wildcards)
-        wanted = sorted({order for cycle in cycles for order in cycle} - rules.keys())
+        orders = sorted({order for cycle in cycles for order in cycle})
+        rules = {row[0]: _Rule(*row) for row in self.scratch.fixed_in(orders)}
+        wanted = [order for order in orders if order not in rules]
         with self._unit() as conn:
             for start in range(0, len(wanted), 500):
                 part = wanted[start : start + 500]
@@ -454,10 +458,6 @@ class _Scan:
             for cycle in cycles
             if all(order in rules for order in cycle)
         ]
-
-
-def _intern(text: str | None) -> str | None:
-    return None if text is None else intern(text)
 
 
 def _as_rule(literal: Literal) -> _Rule:
