@@ -31,11 +31,14 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import rich.cells
+import rich.style
 from textual import events
 from textual._styles_cache import StylesCache
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.events import DescendantFocus
+from textual.filter import ANSIToTruecolor
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input
@@ -403,9 +406,11 @@ def collect_garbage(released: weakref.ref[Screen] | None = None) -> None:
     """Free a released screen now, and take what lives on out of the collector's passes.
 
     A released screen is a web of cycles (widgets, their parents, styles, message queues): only
-    a full collection frees it. And Textual's `StylesCache.get_inner_outer` is an lru_cache on a
-    method: it keeps the style cache, with every rendered line, of the last 1024 widgets alive
-    long after the widgets are gone; emptying it costs the live widgets one cheap call each.
+    a full collection frees it. Caches that Rich and Textual keep for the whole process hold
+    what the screen showed: its rendered lines (`StylesCache.get_inner_outer`, an lru_cache on
+    a method, keeps the last 1024 widgets' style caches alive), the width of each text it
+    measured and each style it combined. The next screen shows other text, so they are emptied
+    (RENDER_CACHES); filling them again costs that screen a few hundred cheap calls.
 
     `gc.freeze()` then moves everything alive now (code, caches; no module screen is) to the
     permanent generation, which no pass walks: this collection and the automatic full passes
@@ -413,12 +418,24 @@ def collect_garbage(released: weakref.ref[Screen] | None = None) -> None:
     minute while lists load) walk the objects of one screen. Logout unfreezes. But while
     something still holds the `released` screen (e.g. a callback yet to run), nothing is frozen:
     frozen, the screen would outlive that hold until logout; unfrozen, a later pass frees it."""
-    clear = getattr(getattr(StylesCache, "get_inner_outer", None), "cache_clear", None)
-    if clear is not None:
-        clear()
+    for owner, name in RENDER_CACHES:
+        clear = getattr(getattr(owner, name, None), "cache_clear", None)
+        if clear is not None:  # a Textual or Rich release may rename or drop one
+            clear()
     gc.collect()
     if released is None or released() is None:
         gc.freeze()
+
+
+# (owner, lru_cache attribute) of what a screen's text and styles leave in process-wide caches;
+# at a million users, a session that visits every module fills them with several MB otherwise.
+RENDER_CACHES: tuple[tuple[object, str], ...] = (
+    (StylesCache, "get_inner_outer"),
+    (rich.cells, "cached_cell_len"),
+    (rich.cells, "get_character_cell_size"),
+    (rich.style.Style, "_add"),
+    (ANSIToTruecolor, "truecolor_style"),
+)
 
 
 FIRST_PAGE_WAIT = 0.05  # seconds a module switch waits for its list's first page at most

@@ -5,7 +5,7 @@ table; this screen shows them as they come. The first batch with findings puts r
 (within a few ms, whatever the size of the database); then the screen looks for more every
 REFRESH_EVERY and merges them in, errors first, and the cursor stays on the finding it is on
 (row keys are the findings themselves, not list positions). The header says how far the check
-has got, then the counts. The screen keeps the first 250 findings of each kind and counts the
+has got, then the counts. The screen keeps the first 100 findings of each kind and counts the
 rest in one row per kind: the worker picks those (Sieve), so only they reach the UI thread and
 the memory stays small at a million users; `cmail-console lint` lists them all. The `/` filter
 works on the findings kept, so filtering never re-runs the lint. Leaving the screen stops the
@@ -14,7 +14,6 @@ check; showing it again (or r) starts it afresh.
 
 from __future__ import annotations
 
-import gc
 import threading
 from bisect import bisect_right
 from collections import Counter
@@ -43,7 +42,7 @@ from tui.workers import deliver
 # Severity as a word, so the meaning never rests on colour; "info" reads as a note here.
 SEVERITY_WORDS = {ERROR: "error", WARNING: "warning", INFO: "note"}
 LINTING = "Checking the whole configuration…"
-KEPT_PER_KIND = 250  # findings of one kind the screen keeps; the rest are only counted
+KEPT_PER_KIND = 100  # findings of one kind the screen keeps; the rest are only counted
 REFRESH_EVERY = 0.3  # seconds between two redraws of the list while findings stream in
 FIRST_ROWS_WAIT = 0.5  # seconds the check waits at most for its first findings to be drawn
 
@@ -427,11 +426,6 @@ class LintScreen(ModuleScreen):
             self._show_rows()
 
     def _show_rows(self) -> None:
-        # A reload leaves the list's previous rows, their rendered lines and its fetch worker
-        # as cyclic garbage, which only a full collection frees, and those come seldom: while
-        # the check runs (a reload every REFRESH_EVERY: the counts change) some 2.5 MB of it
-        # would pile up. A pass costs a few ms (app.collect_garbage froze what lives on).
-        gc.collect()
         self._drawn = self.findings.snapshot()
         self.table.set_note(
             f"first {KEPT_PER_KIND:,} of each kind shown" if self.findings.capped else ""

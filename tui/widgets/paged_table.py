@@ -19,6 +19,7 @@ Use it from a screen:
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -266,6 +267,11 @@ class PagedTable(ServiceCalls, Vertical):
         self.refresh_bindings()
         self.post_message(self.Loaded(self))
         self._fetch_more_if_near_end()  # a short page that says more may follow
+        # The rows replaced, their rendered lines and the fetch's worker are cyclic garbage that
+        # only a full pass frees, and full passes come seldom: ~1 MB of it would pile up on a
+        # screen. The pass walks one screen's objects (app.collect_garbage froze what lives on
+        # for the session): a few ms, after the frame that shows the page.
+        self.call_after_refresh(gc.collect)
 
     def _selected_key(self) -> str | None:
         table = self.table
