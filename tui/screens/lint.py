@@ -172,7 +172,7 @@ class Sieve:
         return fresh
 
 
-class Mailbox:
+class Handoff:
     """Where the check's worker leaves what it found for the screen: the latest batch (how far
     the check has got), the kept findings since the screen last looked, and the tally. The
     screen looks every REFRESH_EVERY (and at once for the first findings): nothing queues up
@@ -290,8 +290,8 @@ class LintScreen(ModuleScreen):
         self.report: LintReport | None = None  # set when a whole check has finished
         self.first_rows_shown = False  # the list shows this check's first findings (or its end)
         self._generation = 0  # the check now running; results of an older one are dropped
-        self._mailbox = Mailbox()  # what the running check found since the last look
-        self._poll: Timer | None = None  # looks into the mailbox while the check runs
+        self._handoff = Handoff()  # what the running check found since the last look
+        self._poll: Timer | None = None  # looks into the handoff while the check runs
         self._progress: LintBatch | None = None  # the latest batch of the running check
         self._drawn: list[FindingRow] | None = None  # the rows the list was last asked to show
         self._filtered: tuple[str, list[FindingRow], list[FindingRow]] | None = None
@@ -355,9 +355,9 @@ class LintScreen(ModuleScreen):
         self._progress = self._drawn = None
         self._say(LINTING)
         self._on_view = threading.Event()
-        self._mailbox = Mailbox()
+        self._handoff = Handoff()
         self._poll = self.set_interval(REFRESH_EVERY, self._look)
-        self._run_lint(self._generation, self._on_view, self._mailbox)
+        self._run_lint(self._generation, self._on_view, self._handoff)
 
     def _stop(self) -> None:
         """Cancel the running check: its worker stops before its next chunk."""
@@ -372,18 +372,18 @@ class LintScreen(ModuleScreen):
             self._poll = None
 
     @work(thread=True, exclusive=True, group="lint", exit_on_error=False)
-    def _run_lint(self, generation: int, on_view: threading.Event, mailbox: Mailbox) -> None:
+    def _run_lint(self, generation: int, on_view: threading.Event, handoff: Handoff) -> None:
         ok = self.attempt(
-            partial(self._stream, generation, on_view, mailbox),
+            partial(self._stream, generation, on_view, handoff),
             partial(self._finished, generation),
         )
         if not ok:
             deliver(self, self._failed, generation)
 
     def _stream(
-        self, generation: int, on_view: threading.Event, mailbox: Mailbox
+        self, generation: int, on_view: threading.Event, handoff: Handoff
     ) -> LintBatch | None:
-        """In the worker: leave each batch in the mailbox, with the findings the screen keeps
+        """In the worker: leave each batch in the handoff, with the findings the screen keeps
         instead of all of them; the last one (None: cancelled)."""
         worker = get_current_worker()
         scan = lint.scan(self.db, self.session)
@@ -395,7 +395,7 @@ class LintScreen(ModuleScreen):
                     return None
                 fresh = sieve.sift(batch.findings)
                 last = replace(batch, findings=())
-                mailbox.put(last, fresh, sieve.tally)
+                handoff.put(last, fresh, sieve.tally)
                 if fresh and not on_view.is_set():
                     # The first findings go on screen at once, drawn with the CPU to itself
                     # (the check would slow it down); then the check goes on.
@@ -411,7 +411,7 @@ class LintScreen(ModuleScreen):
 
     def _look(self) -> None:
         """Show what the running check found since the last look."""
-        taken = self._mailbox.take()
+        taken = self._handoff.take()
         if taken is None:
             return
         self._progress, rows, tally = taken
@@ -451,7 +451,7 @@ class LintScreen(ModuleScreen):
         if generation != self._generation or last is None:
             return
         self._stop_looking()
-        taken = self._mailbox.take()  # what arrived since the last look
+        taken = self._handoff.take()  # what arrived since the last look
         if taken is not None:
             self.findings.add(taken[1], taken[2])
         kept = self.findings
