@@ -17,7 +17,7 @@ from core.errors import Denied
 from core.services.lint import (
     Finding,
     LintReport,
-    RuleIndex,
+    MemoryIndex,
     _Rule,
     lint,
     scan,
@@ -216,7 +216,7 @@ def test_shadow_index_agrees_with_brute_force(seed: int) -> None:
         (_Rule(o, e, "store", "u") for o, e in zip(orders, expressions, strict=True)),
         key=lambda r: -r.order,
     )
-    findings = list(shadow_findings(rules, RuleIndex(rules)))
+    findings = list(shadow_findings(rules, MemoryIndex(rules)))
     assert {f.order for f in findings} == brute_shadowed(rules)
     by_order = {r.order: r for r in rules}
     for finding in findings:  # the named winner really contains the shadowed rule
@@ -232,7 +232,7 @@ def test_case_variants_and_underscores_shadow() -> None:
         _Rule(6, "abc@x", "store", "u"),
         _Rule(5, "a%c@x", "store", "u"),  # `_` does not contain `%`: not shadowed by #7
     ]
-    shadowed = {f.order: f for f in shadow_findings(rules, RuleIndex(rules))}
+    shadowed = {f.order: f for f in shadow_findings(rules, MemoryIndex(rules))}
     assert set(shadowed) == {8, 6}
     assert "#9 FOO@x" in shadowed[8].message and "#7 a_c@x" in shadowed[6].message
 

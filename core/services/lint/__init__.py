@@ -18,7 +18,7 @@ from core.services.lint.model import (
     LintReport,
     sort_key,
 )
-from core.services.lint.shadow import RuleIndex, _Rule, shadow_findings
+from core.services.lint.shadow import MemoryIndex, _Rule, shadow_findings
 from core.services.lint.steps import CHUNK, lint, scan
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
     "Finding",
     "LintBatch",
     "LintReport",
-    "RuleIndex",
+    "MemoryIndex",
     "_Rule",
     "lint",
     "scan",

@@ -188,10 +188,12 @@ class _Wildcards(ABC):
         return next((r for r in found if patterns.like(text, r.expression)), None), False
 
 
-class RuleIndex(_Wildcards):
-    """Rules by their literal ends, in memory. Patterns with a single `%` are kept apart: for
-    them fitting ends (and length) decide containment exactly. Rules are added highest order
-    first."""
+class MemoryIndex(_Wildcards):
+    """Rules by their literal ends, in memory, for a list of rules checked at once
+    (`shadow_findings`; the streamed lint keeps its wildcards in a PadIndex instead). Patterns
+    with a single `%` are kept apart: for them fitting ends (and length) decide containment
+    exactly. Rules are added highest order first. (Not core.rule_index.RuleIndex, the rule
+    filter's side index.)"""
 
     def __init__(self, rules: Iterable[_Rule] = ()) -> None:
         self.literal: dict[str, list[_Rule]] = defaultdict(list)
@@ -375,7 +377,7 @@ def _still(rule: _Rule) -> str:
     return " (it still counts for smtpd's defined router)" if rule.router == "store" else ""
 
 
-def shadow_findings(rules: list[_Rule], index: RuleIndex) -> Iterator[Finding]:
+def shadow_findings(rules: list[_Rule], index: MemoryIndex) -> Iterator[Finding]:
     """Rules that can never win: an exact duplicate or one higher pattern matches every
     address they match. `rules` comes highest order first; `index` holds them all."""
     first_seen: dict[str, _Rule] = {}
