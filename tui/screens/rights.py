@@ -18,7 +18,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -118,19 +117,21 @@ class RightsScreen(ModuleScreen):
         Binding("r", "refresh", "Refresh", show=False, id="rights.refresh"),
     ]
     DEFAULT_CSS = """
-    RightsScreen #rights-body {
-        height: 1fr;
+    RightsScreen {
+        layout: grid;
+        grid-size: 2 3;
+        grid-columns: 32 1fr;
+        grid-rows: 1 1fr auto;
     }
     RightsScreen #rights-users {
-        width: 32;
+        row-span: 3;
+        height: 1fr;
         border-right: vkey $foreground 20%;
     }
-    RightsScreen #rights-pane {
-        width: 1fr;
-        padding: 0 0 0 1;
+    RightsScreen #rights-title, RightsScreen #rights-detail, RightsScreen #rights-hint {
+        margin-left: 1;
     }
     RightsScreen #rights-title {
-        height: 1;
         text-style: bold;
     }
     RightsScreen #rights-detail {
@@ -159,19 +160,17 @@ class RightsScreen(ModuleScreen):
         return "rights-users", self._fetch_users
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(id="rights-body"):
-            yield PagedTable(
-                [Column("User", 16), Column("Rights", 9)],
-                fetch=self._fetch_users,
-                row_key=lambda user: user.name,
-                cells=self._user_cells,
-                empty_text=self._empty_text,
-                id="rights-users",
-            )
-            with Vertical(id="rights-pane"):
-                yield Static(id="rights-title")
-                yield Pane(id="rights-detail")
-                yield Static(id="rights-hint")
+        yield PagedTable(
+            [Column("User", 16), Column("Rights", 9)],
+            fetch=self._fetch_users,
+            row_key=lambda user: user.name,
+            cells=self._user_cells,
+            empty_text=self._empty_text,
+            id="rights-users",
+        )
+        yield Static(id="rights-title")
+        yield Pane(id="rights-detail")
+        yield Static(id="rights-hint")
 
     @property
     def users(self) -> PagedTable:
