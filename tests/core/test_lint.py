@@ -21,6 +21,7 @@ from core.services.lint import (
     _Rule,
     lint,
     scan,
+    scratch,
     shadow_findings,
     sort_key,
 )
@@ -378,3 +379,14 @@ def test_a_store_route_in_another_case_names_the_user(empty_path: Path, admin: S
     report = lint(Database(str(empty_path)), admin)
     assert "('Carol.Smith' exists;" in one(report, "store-missing-user", order=1).message
     assert "exists" not in one(report, "store-missing-user", order=2).message.split("not exist")[1]
+
+
+def test_equal_password_keys_that_collide_are_not_shared(
+    sample_db: Database, admin: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scratch pad finds equal passwords by a hash of authdata; a collision (here: every
+    login gets the same key) must not report users whose passwords differ."""
+    honest = [f for f in lint(sample_db, admin).findings if f.kind == "authdata-shared"]
+    monkeypatch.setattr(scratch, "login_key", lambda authdata: 0)
+    colliding = [f for f in lint(sample_db, admin).findings if f.kind == "authdata-shared"]
+    assert honest and colliding == honest
