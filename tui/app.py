@@ -45,6 +45,7 @@ from textual.widgets import Input
 
 from core.dbfile import validate
 from core.errors import CmailError, SessionEnded
+from tui import keys
 from tui.commands import ModuleCommands
 from tui.modules import MODULES, Module, landing_module, module_by_id, visible_modules
 from tui.screens.lock import ALLOWED_WHILE_LOCKED, IdleClock, IdleLock
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
     from core.access import Session
     from core.db import Database
     from tui.screens.base import ScreenState
+
+keys.install()  # before any screen asks Textual about a key
 
 DEFAULT_THEME = "textual-dark"
 GATE = "gate"  # the mode of the screens before login, after a logout
