@@ -132,6 +132,22 @@ async def test_typeahead_never_puts_the_password_into_the_user_field(console):
         assert app.session is not None and app.session.user == "plain"
 
 
+async def test_typeahead_with_tab_between_the_fields(console):
+    """Password managers type `name⇥password⏎`: the keys after the Tab belong to the password
+    field, though Tab (like Enter) is a binding that Textual runs after they were handled."""
+    from textual import events
+
+    app = console()
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        burst = [*"plain", "tab", *PASSWORDS["plain"], "enter"]
+        for key in burst:
+            character = {"tab": "\t", "enter": "\r"}.get(key, key)
+            app.post_message(events.Key(key, character))
+        await settle(pilot)
+        assert app.session is not None and app.session.user == "plain"
+
+
 async def test_typeahead_with_a_wrong_password_shows_no_password(console):
     from textual import events
 

@@ -29,15 +29,16 @@ if TYPE_CHECKING:
 
 
 class UserNameInput(Input):
-    """The user-name field moves on to the password at once when Enter is pressed, and hands
-    over every key that was already queued for it: typeahead (over a slow ssh link, or from a
-    password manager) must never put the password, readable, into this field.
+    """The user-name field moves on to the password at once when Enter or Tab is pressed, and
+    hands over every key that was already queued for it: typeahead (over a slow ssh link, or from
+    a password manager) must never put the password, readable, into this field.
 
-    Two Textual details make this necessary. An Input's Enter and Backspace are bindings, run
-    only once the key has bubbled up to the App, after the characters queued behind it were
-    already typed in; so this field handles those two keys itself, in order. And keys are
-    forwarded to the focused widget's queue before it handles any of them, so keys typed after
-    Enter may still arrive here: they are passed on until this field has the focus again."""
+    Two Textual details make this necessary. An Input's Enter and Backspace, and the screen's
+    Tab, are bindings, run only once the key has bubbled up to the App, after the characters
+    queued behind it were already typed in; so this field handles those keys itself, in order.
+    And keys are forwarded to the focused widget's queue before it handles any of them, so keys
+    typed after Enter or Tab may still arrive here: they are passed on until this field has the
+    focus again."""
 
     _handed_over = False
 
@@ -50,8 +51,16 @@ class UserNameInput(Input):
         self._handed_over = False
         return False
 
+    def _hand_over(self) -> None:
+        self._handed_over = True
+        self.screen.set_focus(self._password())  # now, not when the binding would run
+
     async def _on_key(self, event: events.Key) -> None:
-        if event.key in ("enter", "backspace"):
+        if event.key == "tab" and not self._passing_on():
+            event.stop()
+            event.prevent_default()
+            self._hand_over()
+        elif event.key in ("enter", "backspace"):
             event.stop()
             event.prevent_default()  # neither Input's handler nor the (late) binding
             if event.key == "enter":
@@ -75,8 +84,7 @@ class UserNameInput(Input):
         if self._passing_on():
             await self._password().action_submit()
             return
-        self._handed_over = True
-        self.screen.set_focus(self._password())  # now, not when Submitted is handled
+        self._hand_over()
         await super().action_submit()
 
 
