@@ -95,6 +95,12 @@ def contains(outer: str, inner: str) -> bool:
     return True
 
 
+def found(search: str, rule: Rule) -> bool:
+    """The rule filter: a literal substring of expression or route, ASCII case folded."""
+    texts = (rule.expression, rule.route) if rule.route is not None else (rule.expression,)
+    return any(fold(search) in fold(text) for text in texts)
+
+
 # --- the database, as plain data ------------------------------------------------------------------
 
 
@@ -103,6 +109,7 @@ class Account:
     name: str
     login: str  # "ok" (a working salt:hash), "none" (NULL), "malformed"
     password: str | None  # the clear text, for logins that are "ok"
+    # user_authdata is a function of (login, password): equal pairs share one password entry.
     alias: str | None = None
 
 
@@ -159,6 +166,11 @@ class Verdict:
 
 LIST_CALLS = (
     "users.list_users",
+    "users.list_names",
+    "users.user_lines",
+    "users.user_links",
+    "users.mail_totals",
+    "rights.user_rights",
     "rights.list_permissions",
     "rights.list_delegations",
     "addresses.list_rules",
@@ -252,8 +264,17 @@ class Oracle:
     def _users_list_users(self) -> Verdict:
         return Verdict(True, "anyone lists what they see")
 
+    _users_list_names = _users_list_users
+    _users_user_lines = _users_list_users
+
     def _users_get_user(self, name: str) -> Verdict:
         return self._user_verdict(self.sees_user(name), name, "sees self and delegated users")
+
+    _users_user_links = _users_get_user
+
+    def _users_mail_totals(self, names: list[str]) -> Verdict:
+        missing = any(n not in self.users for n in names)
+        return Verdict(all(self.sees_user(n) for n in names), "counts of visible users", missing)
 
     def _users_add_user(
         self, name: str, password: str | None, *, rights: tuple[str, ...], alias: str | None
@@ -313,6 +334,9 @@ class Oracle:
     def _rights_list_delegations(self) -> Verdict:
         return Verdict(True, "anyone lists what they see")
 
+    def _rights_user_rights(self, user: str) -> Verdict:
+        return Verdict(True, "anyone asks; it shows what the lists would")
+
     def _rights_grant(self, user: str, permission: str) -> Verdict:
         return self._admin_only("grant rights", user)
 
@@ -350,7 +374,7 @@ class Oracle:
         return self._admin_only("change delegations", manager)
 
     # addresses
-    def _addresses_list_rules(self) -> Verdict:
+    def _addresses_list_rules(self, *, search: str | None = None, quick: bool = False) -> Verdict:
         return Verdict(True, "anyone lists what they see")
 
     def _addresses_matching_rules(self, path: str) -> Verdict:
@@ -497,8 +521,19 @@ class Oracle:
     def expected_rows(self, call: Call) -> set[object]:
         """Exactly the rows an unfiltered list call must return (keys as the test reads them)."""
         w = self.world
-        if call.name == "users.list_users":
+        if call.name in ("users.list_users", "users.list_names"):
             return {n for n in self.users if self.sees_user(n)}
+        if call.name == "users.user_lines":
+            return {self._user_line(n) for n in self.users if self.sees_user(n)}
+        if call.name == "users.user_links":
+            (name,) = call.args
+            return self._links(str(name))
+        if call.name == "users.mail_totals":
+            (names,) = call.args
+            return {(n, w.mails.count(n)) for n in names}
+        if call.name == "rights.user_rights":
+            (user,) = call.args
+            return self._rights_of(str(user))
         if call.name == "rights.list_permissions":
             return {(u, p) for u, p in w.rights if self.sees_user(u)}
         if call.name == "rights.list_delegations":
@@ -506,7 +541,8 @@ class Oracle:
             exprs = {("address", m, e) for m, e in w.patterns if self.admin or self.me(m)}
             return users | exprs
         if call.name == "addresses.list_rules":
-            return {r.order for r in w.rules if self.sees_rule(r)}
+            search = str(dict(call.kwargs).get("search") or "")
+            return {r.order for r in w.rules if self.sees_rule(r) and found(search, r)}
         if call.name == "addresses.matching_rules":
             (path,) = call.args
             return {r.order for r in w.rules if like(str(path), r.expression) and self.sees_rule(r)}
@@ -518,3 +554,40 @@ class Oracle:
             (users,) = call.args
             return set(users) if users else {n for n in self.users if self.sees_user(n)}
         raise KeyError(call.name)
+
+    def _user_line(self, name: str) -> tuple[object, ...]:
+        """cmail-admin-user's columns: name, can log in, alias, store routes, master mails,
+        user database (none here)."""
+        account = self.users[name]
+        stores = sum(1 for r in self.world.rules if r.router == "store" and r.route == name)
+        can_login = int(account.login != "none")
+        return (name, can_login, account.alias or "", stores, self.world.mails.count(name), "")
+
+    def _links(self, name: str) -> set[object]:
+        """Who shares the user's password entry (as far as the actor sees) and, whole, who is
+        an alias of it: logging in as an alias acts as this user, so that belongs to its
+        record."""
+        account = self.users[name]
+        secret = account.login, account.password
+        shared = {
+            ("shared", a.name)
+            for a in self.world.accounts
+            if a.name != name
+            and a.login != "none"
+            and (a.login, a.password) == secret
+            and self.sees_user(a.name)
+        }
+        return shared | {("alias", a.name) for a in self.world.accounts if a.alias == name}
+
+    def _rights_of(self, user: str) -> set[object]:
+        """What list_permissions and list_delegations show of `user`'s own rows."""
+        w = self.world
+        held = {("permission", p) for u, p in w.rights if u == user and self.sees_user(u)}
+        managed = {
+            ("managed", m)
+            for u, m in w.manages
+            if u == user and (self.admin or self.actor in (u, m))
+        }
+        own = self.admin or self.me(user)
+        patterns = {("expression", e) for u, e in w.patterns if u == user and own}
+        return held | managed | patterns
