@@ -1,7 +1,7 @@
 """The audit trail: every change and every refused attempt, in a SQLite file of its own.
 
-cmail's schema stays untouched: the trail lives next to the master database
-(`cmail-console-audit.db3`, or $CMAIL_CONSOLE_AUDIT). The console only ever appends to it, and
+cmail's schema stays untouched: the trail lives next to the master database, named after it
+(`master.db3.console-audit`, or $CMAIL_CONSOLE_AUDIT). The console only ever appends to it, and
 triggers in the file refuse UPDATE and DELETE. A change is committed only after its entry is
 written, so a trail that cannot be written stops the change.
 
@@ -26,7 +26,7 @@ from core.errors import CmailError, Denied, StorageError
 from core.records import Page
 
 AUDIT_ENV = "CMAIL_CONSOLE_AUDIT"
-FILE_NAME = "cmail-console-audit.db3"
+SUFFIX = ".console-audit"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -60,8 +60,10 @@ def datetime_now() -> datetime:
 
 
 def default_path(master_path: str, environ: dict[str, str] | None = None) -> str:
+    """One trail per master file: a copy of the master opened beside it (a backup, a test
+    copy) must neither write into the live trail nor share its login lockouts."""
     environ = os.environ if environ is None else environ
-    return environ.get(AUDIT_ENV) or os.path.join(os.path.dirname(master_path), FILE_NAME)
+    return environ.get(AUDIT_ENV) or master_path + SUFFIX
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ stops the change; failed logins lock a name out, across restarts."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,6 +79,21 @@ def test_lockout_after_five_failures_survives_a_restart(sample_path: Path) -> No
     clock.now += timedelta(seconds=31)
     assert login(restarted, "cbdev", "cbdev").user == "cbdev"
     assert restarted.audit.failures("cbdev")[0] == 0
+
+
+def test_a_copy_beside_the_master_keeps_a_trail_of_its_own(sample_path: Path) -> None:
+    """A backup or test copy opened in the master's directory must not write into the live
+    trail, nor lock the live master's logins out."""
+    copy = sample_path.with_name("master-copy.db3")
+    shutil.copyfile(sample_path, copy)
+    clock = FakeClock()
+    for _ in range(5):
+        with pytest.raises(Denied, match=WRONG_CREDENTIALS):
+            login(Database(str(copy), clock=clock), "cbdev", "wrong")
+    live = Database(str(sample_path), clock=clock)
+    assert login(live, "cbdev", "cbdev").user == "cbdev"
+    assert [e.result for e in live.audit.entries().rows] == ["ok"]
+    assert Path(str(copy) + ".console-audit").exists()
 
 
 def test_lockout_does_not_tell_whether_a_user_exists(sample_path: Path) -> None:

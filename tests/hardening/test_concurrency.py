@@ -56,7 +56,7 @@ def pop_lock(path: Path, user: str) -> int | None:
 
 def audit_rows(path: Path, result: str) -> list[tuple[str, str | None]]:
     return query(
-        path.parent / "cmail-console-audit.db3",
+        path.with_name(path.name + ".console-audit"),
         "SELECT action, message FROM audit WHERE result = ? ORDER BY id",
         result,
     )
