@@ -20,9 +20,13 @@ _ANY_RUN = "%"
 _OTHER = object()  # stands for every character that appears in neither pattern
 
 
-def fold(char: str) -> str:
-    """SQLite folds only ASCII letters."""
-    return char.lower() if char.isascii() else char
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(text: str) -> str:
+    """SQLite's LIKE and lower() fold ASCII letters only."""
+    # str.lower() is several times faster, and the same on ASCII text.
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 @lru_cache(maxsize=4096)

@@ -10,6 +10,7 @@ import peewee as pw
 from core import validation
 from core.errors import NotFound
 from core.models import User
+from core.patterns import fold
 
 PAGE_SIZE = 50
 MAX_PAGE = 1000
@@ -22,7 +23,6 @@ MAX_LIKE_TEXT = 5000
 MAX_TWIN_VARIANTS = 1024
 IN_BATCH = 500  # bound parameters per IN list: below the 999 of old SQLite builds
 _NOT_LETTERS = re.compile(r"[^A-Za-z]+")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def page_size(limit: int | None) -> int:
@@ -48,11 +48,6 @@ def like_filter(field: pw.Field, pattern: str | None) -> pw.Expression | None:
     if pattern is None or pattern == "%":
         return None
     return field**pattern  # peewee's ** is SQLite LIKE
-
-
-def ascii_lower(text: str) -> str:
-    """SQLite's lower() and LIKE fold ASCII letters only."""
-    return text.translate(_ASCII_LOWER)
 
 
 def _likeable(text: str) -> bool:
@@ -98,7 +93,7 @@ def starts_with(field: Any, text: str) -> pw.Expression:
 
 def is_prefix(text: str, value: object) -> bool:
     """Python's answer to starts_with(value, text) for a cursor value."""
-    return isinstance(value, str) and ascii_lower(value).startswith(ascii_lower(text))
+    return isinstance(value, str) and fold(value).startswith(fold(text))
 
 
 def _successor(prefix: str) -> str | None:

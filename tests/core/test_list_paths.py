@@ -23,7 +23,8 @@ PATTERNS = [None, "%", "a%", "A%", "u%a%", "%b", "_", "us_r%", "é%", "%\\%", "a
 
 
 def _fold(text: str) -> str:
-    return common.ascii_lower(text)
+    """SQLite's folding, written here rather than taken from core: ASCII letters only."""
+    return "".join(c.lower() if c.isascii() else c for c in text)
 
 
 def _like(value: str, pattern: str | None) -> bool:

@@ -14,10 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from core import patterns
+from core.patterns import fold
 from core.services.lint.model import WARNING, Finding
 from core.services.lint.scratch import Scratch
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +29,6 @@ class _Rule:
     @property
     def label(self) -> str:
         return f"#{self.order} {self.expression}"
-
-
-def fold(text: str) -> str:
-    """SQLite's LIKE (and lower()) fold ASCII letters only."""
-    # str.lower() is several times faster, and the same on ASCII text.
-    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def is_wild(expression: str) -> bool:

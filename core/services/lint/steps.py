@@ -24,6 +24,7 @@ import peewee
 from core.access import PERMISSIONS, Session, load_scope
 from core.db import Database
 from core.passwords import classify
+from core.patterns import fold
 from core.services.lint import checks
 from core.services.lint.checks import StoreTarget
 from core.services.lint.model import SEVERITIES, Finding, LintBatch, LintReport, sort_key
@@ -33,7 +34,6 @@ from core.services.lint.shadow import (
     _Rule,
     _shape,
     duplicate,
-    fold,
     is_wild,
     shadowed,
 )
