@@ -20,6 +20,7 @@ import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from core import passwords
+from core import passwords, rule_index
 from core.access import Role, Session
 from core.db import Database
 from core.errors import CmailError, Conflict, Denied, Invalid, NotFound
@@ -772,10 +773,32 @@ def _search(names: list[str], search: str | None) -> list[str]:
     return [n for n in names if _ascii_lower(search) in _ascii_lower(n)]
 
 
+@wraps(users.user_lines)
+def _user_lines(db: Database, session: Session, pattern: str | None) -> list[users.UserLine]:
+    """user_lines read to the end: its checks run as the chunks are read."""
+    return [line for chunk in users.user_lines(db, session, pattern) for line in chunk]
+
+
+def _quick_rules(world: World, who: Session, pattern: str | None, search: str | None) -> Any:
+    """The filter-as-you-type path: the first call starts the rules' side index; once it is
+    built, as new as the database, its provisional page must be the exact page."""
+    world.call(addresses.list_rules, who, pattern, search=search, quick=True)
+    index = rule_index.existing(world.db)
+    if index is not None:
+        index.wait(5)
+    page = world.call(addresses.list_rules, who, pattern, search=search, quick=True)
+    if not isinstance(page, CmailError) and page.confirm is not None:
+        assert page == page.confirm()
+    return page
+
+
+LISTERS = ("users", "names", "lines", "smtpd", "popd", "rules", "quick rules")
+
+
 @CHEAP
 @given(
     who=sessions(),
-    lister=st.sampled_from(("users", "smtpd", "popd", "rules", "permissions", "delegations")),
+    lister=st.sampled_from((*LISTERS, "permissions", "delegations")),
     pattern=st.one_of(st.none(), st.sampled_from(USERS), text_input()),
     search=st.one_of(st.none(), st.sampled_from(SEARCHES), text_input()),
 )
@@ -783,6 +806,10 @@ def _search(names: list[str], search: str | None) -> list[str]:
 @example(who=ADMIN, lister="users", pattern=None, search="Ü")
 @example(who=ADMIN, lister="popd", pattern=None, search="Ü")
 @example(who=ADMIN, lister="users", pattern="%\\_%", search=None)
+# FTS5 query syntax, which the side index must take as text.
+@example(who=ADMIN, lister="quick rules", pattern=None, search='ple" OR "bob')
+@example(who=ADMIN, lister="quick rules", pattern=None, search="(to-local)")
+@example(who=ADMIN, lister="quick rules", pattern=None, search="[/b]@EXAMPLE")
 def test_list_filters(world: World, who: Session, lister, pattern, search) -> None:
     """Filters run, and for an admin return exactly what SQLite's LIKE and a literal
     case-insensitive substring give: nothing more, nothing less."""
@@ -790,6 +817,13 @@ def test_list_filters(world: World, who: Session, lister, pattern, search) -> No
     if lister == "users":
         page = world.call(users.list_users, who, pattern, search=search)
         expected = ("users", "user_name", [r.name for r in getattr(page, "rows", [])])
+    elif lister == "names":
+        page = world.call(users.list_names, who, pattern, search=search)
+        expected = ("users", "user_name", [r.name for r in getattr(page, "rows", [])])
+    elif lister == "lines":  # cmail-admin-user list: the LIKE filter only
+        page = world.call(_user_lines, who, pattern)
+        names = [line.name for line in page] if isinstance(page, list) else []
+        expected = ("users", "user_name", _search(names, search))
     elif lister == "smtpd":
         page = world.call(smtpd.list_entries, who, pattern, search=search)
         expected = ("smtpd", "smtpd_user", None)
@@ -798,6 +832,9 @@ def test_list_filters(world: World, who: Session, lister, pattern, search) -> No
         expected = ("popd", "pop_user", [r.user for r in getattr(page, "rows", [])])
     elif lister == "rules":
         page = world.call(addresses.list_rules, who, pattern, search=search)
+        expected = ("addresses", "address_expression", None)
+    elif lister == "quick rules":
+        page = _quick_rules(world, who, pattern, search)
         expected = ("addresses", "address_expression", None)
     elif lister == "permissions":
         page = world.call(rights.list_permissions, who, pattern, search)
@@ -815,7 +852,7 @@ def test_list_filters(world: World, who: Session, lister, pattern, search) -> No
 @CHEAP
 @given(
     who=sessions(),
-    lister=st.sampled_from(("users", "smtpd", "popd", "rules")),
+    lister=st.sampled_from(("users", "names", "smtpd", "popd", "rules")),
     after=st.one_of(st.none(), user_names(), order_input()),
     limit=st.one_of(st.none(), order_input()),
     sort=mostly(st.just("name")),
@@ -826,6 +863,8 @@ def test_list_paging(world: World, who: Session, lister, after, limit, sort) -> 
     world.fresh()
     if lister == "users":
         world.call(users.list_users, who, after=after, limit=limit, sort=sort)
+    elif lister == "names":
+        world.call(users.list_names, who, after=after, limit=limit, sort=sort)
     elif lister == "smtpd":
         world.call(smtpd.list_entries, who, after=after, limit=limit)
     elif lister == "popd":
@@ -838,7 +877,10 @@ def test_list_paging(world: World, who: Session, lister, after, limit, sort) -> 
 @given(
     who=sessions(),
     reader=st.sampled_from(
-        ("user", "preview", "smtpd", "popd", "rule", "matching", "reorder", "mails", "counts")
+        (
+            *("user", "links", "preview", "rights", "smtpd", "popd", "rule"),
+            *("matching", "reorder", "mails", "counts", "totals"),
+        )
     ),
     name=user_names(),
     order=taken_orders(),
@@ -850,6 +892,12 @@ def test_gets(world: World, who: Session, reader, name, order, target) -> None:
     if reader == "user":
         found = world.call(users.get_user, who, name)
         assert isinstance(found, CmailError) or found.name == name
+    elif reader == "links":
+        found = world.call(users.user_links, who, name)
+        assert isinstance(found, CmailError) or found.name == name
+    elif reader == "rights":
+        found = world.call(rights.user_rights, who, name)
+        assert isinstance(found, CmailError) or found.user == name
     elif reader == "preview":
         found = world.call(users.delete_preview, who, name)
         assert isinstance(found, CmailError) or found.name == name
@@ -876,8 +924,11 @@ def test_gets(world: World, who: Session, reader, name, order, target) -> None:
     elif reader == "mails":
         found = world.call(mailbox.list_mails, who, name)
         assert isinstance(found, CmailError) or found.user == name
-    else:
+    elif reader == "counts":
         found = world.call(mailbox.mail_counts, who, [name])
+        assert isinstance(found, CmailError) or list(found) == [name]
+    else:
+        found = world.call(users.mail_totals, who, [name])
         assert isinstance(found, CmailError) or list(found) == [name]
 
 
