@@ -3,7 +3,8 @@
 cmail's schema stays untouched: the trail lives next to the master database, named after it
 (`master.db3.console-audit`, or $CMAIL_CONSOLE_AUDIT). The console only ever appends to it, and
 triggers in the file refuse UPDATE and DELETE. A change is committed only after its entry is
-written, so a trail that cannot be written stops the change.
+written, so a trail that cannot be written stops the change; a commit that fails after that
+adds a "failed" entry that voids the "ok" one.
 
 The same file keeps the failed-login counters, so a lockout survives a restart of the console.
 """
@@ -91,6 +92,7 @@ class Pending:
     before: Any = None
     after: Any = None
     extra: list[dict[str, Any]] = field(default_factory=list)
+    recorded: bool = False  # its "ok" entry is written; the commit comes after it
 
 
 _local = threading.local()
@@ -198,8 +200,13 @@ class AuditTrail:
     def record_outcome(self, pending: Pending, error: CmailError) -> None:
         """A refused or failed attempt; never hides the error that caused it."""
         result = "refused" if isinstance(error, Denied) else "failed"
+        message = str(error)
+        if pending.recorded:
+            # The commit failed after the entry was written (a reader held the file, the disk
+            # filled up); the trail is append-only, so this entry voids that one.
+            message = f"Not committed after all (the ok entry just before is void): {message}"
         with contextlib.suppress(StorageError):
-            self.record(pending, result, str(error))
+            self.record(pending, result, message)
 
     def record_outcome_ok(self, pending: Pending) -> None:
         """A successful read-only event (a login): recorded when the trail can be written."""

@@ -168,6 +168,7 @@ class Database:
                         self._lock_waits.pop(waiter, None)
                         yield pw
                         self.audit.record(pending, "ok", None)
+                        pending.recorded = True
                 except CmailError:
                     raise
                 except (peewee.PeeweeException, sqlite3.Error) as error:

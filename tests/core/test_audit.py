@@ -12,7 +12,7 @@ import pytest
 
 from core.access import Session
 from core.db import Database
-from core.errors import Denied, StorageError
+from core.errors import Busy, Denied, StorageError
 from core.services import popd, users
 from core.session import WRONG_CREDENTIALS, login
 
@@ -57,6 +57,24 @@ def test_an_unwritable_trail_aborts_the_change(sample_path: Path, tmp_path: Path
         users.add_user(db, Session.system(), "zoe", "pw")
     with sqlite3.connect(sample_path) as raw:
         assert raw.execute("SELECT count(*) FROM users WHERE user_name = 'zoe'").fetchone() == (0,)
+
+
+def test_a_commit_that_fails_after_its_entry_voids_the_entry(sample_path: Path) -> None:
+    """In cmail's rollback-journal mode a reader (a daemon) can hold the commit off past the
+    busy timeout after the "ok" entry is written: the trail must not claim the change."""
+    db = Database(str(sample_path), timeout=0.2)
+    reader = sqlite3.connect(sample_path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM users").fetchone()  # a shared lock, held
+        with pytest.raises(Busy):
+            users.set_password(db, Session.system(), "cbdev", "Another-pass-1")
+    finally:
+        reader.close()
+    failed, claimed = db.audit.entries(limit=2).rows
+    assert (claimed.result, failed.result) == ("ok", "failed")
+    assert failed.message.startswith("Not committed after all (the ok entry just before is void)")
+    assert login(db, "cbdev", "cbdev").user == "cbdev"  # the old password still holds
 
 
 def test_the_trail_is_append_only(sample_db: Database) -> None:
