@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from core import audit
+from core import audit, userdb
 from core.access import Role, Scope, Session, load_scope
 from core.db import Database, busy_timeout, is_writable, translate
 from core.errors import CmailError, Invalid, NotFound, ReadOnly, StorageError
@@ -152,33 +152,24 @@ def parse_subject(head: bytes | str | None) -> str | None:
 # --- user databases ----------------------------------------------------------------------------
 
 
-def userdb_problem(path: str, master_path: str) -> str | None:
-    """Why a user-database path cannot be used, or None; checked before SQLite sees it."""
+def _path_problem(path: str, master_path: str) -> str | None:
+    """Why a user-database path must not be opened, as a clause ("the file does not exist"), or
+    None; checked before SQLite sees it (core.userdb's file-level check)."""
     if not os.path.isabs(path):
-        return "it is not an absolute path, so what it names depends on the daemon's directory"
-    if not os.path.exists(path):
-        return "the file does not exist"
-    if os.path.isdir(path):
-        return "it is a directory"
-    try:
-        if os.path.samefile(path, master_path):
-            return "it is the master database itself"
-        with open(path, "rb") as handle:
-            magic = handle.read(16)
-    except PermissionError:
-        return "it cannot be read (permission denied)"
-    except OSError as error:
-        return f"it cannot be read ({error.strerror})"
-    if magic == b"":
-        return "it is an empty file without a mailbox table"
-    if magic != b"SQLite format 3\x00":
-        return "it is not an SQLite database"
-    return None
+        # Resolved here, it would name a file in the console's directory, not the daemons'.
+        return "the path is relative, so what it names depends on the daemons' working directory"
+    problem = userdb.file_problem(path, master_path)
+    return None if problem is None else f"the file {problem}"
+
+
+def _mailbox_table_problem(connection: sqlite3.Connection) -> str | None:
+    problem = userdb.missing_mailbox(connection.execute)
+    return None if problem is None else f"the file {problem}"
 
 
 def _connect(path: str, mode: str) -> sqlite3.Connection:
     connection = sqlite3.connect(
-        f"file:{quote(path)}?mode={mode}",
+        f"file:{quote(os.fsencode(path))}?mode={mode}",
         uri=True,
         timeout=busy_timeout(),
         isolation_level=None,
@@ -189,18 +180,10 @@ def _connect(path: str, mode: str) -> sqlite3.Connection:
     return connection
 
 
-def _require_mailbox_table(connection: sqlite3.Connection) -> None:
-    row = connection.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox'"
-    ).fetchone()
-    if row is None:
-        raise _Unusable("it has no mailbox table")
-
-
 @contextmanager
 def _userdb_reader(path: str, master_path: str) -> Iterator[Execute]:
     """A read-only snapshot of a user database; `_Unusable` says why there is none."""
-    problem = userdb_problem(path, master_path)
+    problem = _path_problem(path, master_path)
     if problem:
         raise _Unusable(problem)
     try:
@@ -209,7 +192,9 @@ def _userdb_reader(path: str, master_path: str) -> Iterator[Execute]:
         raise _Unusable(f"SQLite says {error}") from None
     try:
         connection.execute("BEGIN")
-        _require_mailbox_table(connection)
+        problem = _mailbox_table_problem(connection)
+        if problem:
+            raise _Unusable(problem)
         yield lambda sql, params: connection.execute(sql, params)
     except sqlite3.Error as error:
         # A warning, not a failure: SQLite's own words are the most precise reason here.
@@ -221,7 +206,7 @@ def _userdb_reader(path: str, master_path: str) -> Iterator[Execute]:
 @contextmanager
 def _userdb_writer(path: str, master_path: str) -> Iterator[Execute]:
     """One short IMMEDIATE transaction on a user database: all or nothing, busy timeout."""
-    problem = userdb_problem(path, master_path)
+    problem = _path_problem(path, master_path)
     if problem:
         raise StorageError(f"The user database {path} cannot be used: {problem}.")
     if not is_writable(path):
@@ -232,13 +217,9 @@ def _userdb_writer(path: str, master_path: str) -> Iterator[Execute]:
         raise translate(error) from None
     try:
         connection.execute("BEGIN IMMEDIATE")
-        if (
-            connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'mailbox'"
-            ).fetchone()
-            is None
-        ):
-            raise StorageError(f"The user database {path} has no mailbox table.")
+        problem = _mailbox_table_problem(connection)
+        if problem:
+            raise StorageError(f"The user database {path} cannot be used: {problem}.")
         yield lambda sql, params: connection.execute(sql, params)
         connection.execute("COMMIT")
     except sqlite3.Error as error:

@@ -7,16 +7,13 @@ itself with cmail's query, redirect targets are expanded byte for byte as `route
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import peewee as pw
 
-from core import passwords, patterns
+from core import passwords, patterns, userdb
 from core.access import Role, Scope, Session, load_scope
-from core.db import SQLITE_MAGIC, Database
+from core.db import Database
 from core.errors import NotFound
 from core.models import Address, Popd, Smtpd, User
 from core.services.common import case_twins
@@ -28,11 +25,6 @@ NOT_ALLOWED = "User not allowed to use this path"
 NO_MAIL = "User does not accept mail"
 HIDDEN = "a rule you cannot see"
 CRASH = "cmail-smtpd crashes on this MAIL FROM (a store rule without a route matches it)."
-# Columns cmail-smtpd's INSERT and cmail-popd's SELECT use in a user database's mailbox table.
-USERDB_COLUMNS = frozenset(
-    {"mail_user", "mail_ident", "mail_envelopeto", "mail_envelopefrom", "mail_submitter"}
-    | {"mail_proto", "mail_data", "mail_id", "mail_submission"}
-)
 
 
 @dataclass(frozen=True)
@@ -188,35 +180,6 @@ def matching_rules(path: str) -> list[Rule]:
     return [Rule(*row) for row in query]
 
 
-def userdb_problem(path: str) -> str | None:
-    """Why smtpd could not use this user database (it then refuses to start), or None."""
-    if not os.path.exists(path):
-        return "does not exist"
-    if os.path.isdir(path):
-        return "is a directory"
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(len(SQLITE_MAGIC))
-    except OSError as error:
-        return f"cannot be read ({error.strerror})"
-    if head != SQLITE_MAGIC:
-        return "is not an SQLite database"
-    try:
-        connection = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=1)
-        try:
-            columns = {row[1] for row in connection.execute("PRAGMA table_info(mailbox)")}
-        finally:
-            connection.close()
-    except sqlite3.Error as error:
-        return f"cannot be opened ({error})"
-    if not columns:
-        return "has no mailbox table"
-    missing = sorted(USERDB_COLUMNS - columns)
-    if missing:
-        return f"has a mailbox table without {', '.join(missing)}"
-    return None
-
-
 # --- rights -------------------------------------------------------------------------------------
 
 
@@ -262,7 +225,7 @@ ACCEPT = "250 at RCPT"
 FAIL_AFTER_DATA = "250 at RCPT, 554 after DATA"
 
 
-def _store(scope: Scope, route: str | None) -> _Action:
+def _store(scope: Scope, route: str | None, master: str) -> _Action:
     if route is None:
         return _Action(
             "store",
@@ -281,7 +244,7 @@ def _store(scope: Scope, route: str | None) -> _Action:
     row = User.select(User.authdata, User.database, User.alias).where(User.name == route).first()
     if row is None:
         return _missing_user(route)
-    mailbox, notes = _mailbox_notes(scope, route, row)
+    mailbox, notes = _mailbox_notes(scope, route, row, master)
     return _Action("store", route, "250 at RCPT, 250 after DATA", False, notes, mailbox)
 
 
@@ -293,8 +256,11 @@ def _missing_user(route: str) -> _Action:
     return _Action("store", route, FAIL_AFTER_DATA, True, tuple(notes), Mailbox(route, False))
 
 
-def _mailbox_notes(scope: Scope, name: str, row: User) -> tuple[Mailbox, tuple[str, ...]]:
-    """Whether the owner can actually read what is stored; details only for visible users."""
+def _mailbox_notes(
+    scope: Scope, name: str, row: User, master: str
+) -> tuple[Mailbox, tuple[str, ...]]:
+    """Whether the owner can actually read what is stored; details only for visible users.
+    `master`: the master database's path (a user database must be another file)."""
     if not scope.may_view_user(name):
         return Mailbox(name, True), ()
     notes = []
@@ -306,19 +272,22 @@ def _mailbox_notes(scope: Scope, name: str, row: User) -> tuple[Mailbox, tuple[s
         )
     problem = None
     if row.database is not None:
-        problem = userdb_problem(row.database)
-        if problem:
+        problem = userdb.problem(row.database, master)
+        if problem is None:
+            notes.append(f"Stored in the user database {row.database}.")
+        elif problem.stops_smtpd:
             notes.append(
                 f"The user database {row.database} {problem}: cmail-smtpd will not start with "
                 "it; if it runs, the mail falls back to the master mailbox."
             )
         else:
-            notes.append(f"Stored in the user database {row.database}.")
+            notes.append(f"The user database {row.database} {problem}.")
     pop = Popd.select(Popd.lock).where(Popd.user == name).tuples().first()
     locked = pop is not None and pop[0] != 0
     if alias is None:
         notes.extend(_pop_notes(name, row.authdata, pop is not None, locked))
-    mailbox = Mailbox(name, True, alias, row.database, problem, pop is not None, locked)
+    reason = None if problem is None else problem.reason
+    mailbox = Mailbox(name, True, alias, row.database, reason, pop is not None, locked)
     return mailbox, tuple(notes)
 
 
@@ -369,10 +338,10 @@ def _handoff(route: str | None) -> _Action:
     return _Action("handoff", route, ACCEPT, False, (f"Queued for the smarthost {route}.",))
 
 
-def _act(scope: Scope, rule: Rule, address: str, sender: str | None) -> _Action:
+def _act(scope: Scope, rule: Rule, address: str, sender: str | None, master: str) -> _Action:
     router, route = rule.router, rule.route
     if router == "store":
-        return _store(scope, route)
+        return _store(scope, route, master)
     if router == "redirect":
         return _redirect(route, address, sender)
     if router == "handoff":
@@ -385,13 +354,15 @@ def _act(scope: Scope, rule: Rule, address: str, sender: str | None) -> _Action:
     return _Action("drop", None, ACCEPT, True, (note,))
 
 
-def _hop(scope: Scope, address: str, rules: list[Rule], sender: str | None) -> tuple[Hop, _Action]:
+def _hop(
+    scope: Scope, address: str, rules: list[Rule], sender: str | None, master: str
+) -> tuple[Hop, _Action]:
     winner = rules[0]
     shadowed = tuple(r for r in rules[1:] if _visible(scope, r))
     if not _visible(scope, winner):
         action = _Action("hidden", None, "", False, (f"Decided by {HIDDEN}.",))
         return Hop(address, None, True, shadowed, "hidden", None, "", False, action.notes), action
-    action = _act(scope, winner, address, sender)
+    action = _act(scope, winner, address, sender, master)
     hop = Hop(
         address,
         winner,
@@ -435,11 +406,14 @@ def trace_inbound(
         scope = load_scope(session)
         rules = matching_rules(address)
         scope.require(_may_trace(scope, address, rules[0] if rules else None), f"trace {address!r}")
-        return _follow(scope, address, source, rules)
+        return _follow(scope, address, source, rules, db.path)
 
 
-def _follow(scope: Scope, address: str, sender: str | None, rules: list[Rule]) -> InboundTrace:
-    """Trace hop after hop while redirects stay local, stopping at loops and at MAX_HOPS."""
+def _follow(
+    scope: Scope, address: str, sender: str | None, rules: list[Rule], master: str
+) -> InboundTrace:
+    """Trace hop after hop while redirects stay local, stopping at loops and at MAX_HOPS.
+    `master`: the master database's path."""
     recipient = address
     hops: list[Hop] = []
     seen = {address}
@@ -454,7 +428,7 @@ def _follow(scope: Scope, address: str, sender: str | None, rules: list[Rule]) -
         if not rules:
             outcome, reason, no_match_reply, failed = _no_match(address, not hops)
             return done(outcome, address if hops else None, reason, failed)
-        hop, action = _hop(scope, address, rules, sender)
+        hop, action = _hop(scope, address, rules, sender, master)
         hops.append(hop)
         if action.follow is None:
             reason = _reason(hop)

@@ -8,17 +8,15 @@ users are NotFound (B-U11), aliases can be cleared (B-U13), and the last admin s
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import quote
 
 import peewee as pw
 
-from core import audit, passwords, rule_index, validation
+from core import audit, passwords, rule_index, userdb, validation
 from core.access import Role, Scope, Session, load_scope
-from core.db import SQLITE_MAGIC, Database
+from core.db import Database
 from core.errors import Conflict, Denied, Invalid, NotFound
 from core.models import (
     Address,
@@ -48,18 +46,6 @@ from core.services.common import (
 from core.services.rights import current_stamp, require_other_admin
 
 SORTS = ("name",)
-# What smtpd inserts into a user database's mailbox (cmail-smtpd/database.c), plus the id POP
-# reads and deletes by.
-USERDB_COLUMNS = (
-    "mail_id",
-    "mail_user",
-    "mail_ident",
-    "mail_envelopeto",
-    "mail_envelopefrom",
-    "mail_submitter",
-    "mail_proto",
-    "mail_data",
-)
 USERDB_NOTE = (
     "Mail stored in {name}'s user database ({path}) is not deleted: that file has no link to "
     "the master database."
@@ -867,52 +853,19 @@ def set_alias(db: Database, session: Session, name: str, target: str | None) -> 
 # --- user databases ---------------------------------------------------------------------------
 
 
-def _mailbox_problem(path: str) -> str | None:
-    """Why smtpd could not store into this file's mailbox table, or None."""
-    try:
-        connection = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
-    except sqlite3.Error as error:
-        return f"cannot be opened ({error})"
-    try:
-        rows = connection.execute("PRAGMA table_info(mailbox)").fetchall()
-    except sqlite3.Error as error:
-        return f"cannot be read as an SQLite database ({error})"
-    finally:
-        connection.close()
-    if not rows:
-        return "has no mailbox table, so cmail-smtpd would refuse to start"
-    columns = {row[1] for row in rows}
-    missing = [c for c in USERDB_COLUMNS if c not in columns]
-    if missing:
-        return f"has a mailbox table without {', '.join(missing)}, which cmail writes or reads"
-    # A NOT NULL column without a default that smtpd does not fill makes every insert fail.
-    required = [r[1] for r in rows if r[3] and r[4] is None and not r[5]]
-    extra = [c for c in required if c not in USERDB_COLUMNS]
-    if extra:
-        return f"has a mailbox table that requires {', '.join(extra)}, which smtpd never fills"
-    return None
-
-
-def userdb_problem(path: str, master: str) -> str | None:
-    """Why `path` cannot serve as a user database, or None (reference §3.6)."""
+def _require_usable(path: str, master: str) -> None:
+    """Refuse what cmail cannot use as a user database (reference §3.6): a relative path, and
+    every reason core.userdb finds in the file or its mailbox table."""
     if not os.path.isabs(path):
-        return "must be an absolute path (cmail-smtpd opens it from its own working directory)"
-    if not os.path.exists(path):
-        return "does not exist, and cmail-smtpd would refuse to start with it"
-    if not os.path.isfile(path):
-        return "is not a regular file"
-    if not os.access(path, os.R_OK):
-        return "cannot be read"
-    if os.path.samefile(path, master):
-        return "is the master database itself"
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(len(SQLITE_MAGIC))
-    except OSError as error:
-        return f"cannot be read ({error.strerror})"
-    if head != SQLITE_MAGIC:
-        return "is not an SQLite database"
-    return _mailbox_problem(path)
+        raise Invalid(
+            "user database",
+            f"The user database {path} must be an absolute path (cmail-smtpd opens it from its "
+            "own working directory).",
+        )
+    problem = userdb.problem(path, master)
+    if problem is not None:
+        tail = "; cmail-smtpd would refuse to start with it" if problem.stops_smtpd else ""
+        raise Invalid("user database", f"The user database {path} {problem}{tail}.")
 
 
 def _userdb_warnings(name: str, path: str, old: str | None) -> list[str]:
@@ -938,9 +891,7 @@ def set_user_database(db: Database, session: Session, name: str, path: str | Non
         user = require_user(name)
         warnings: list[str] = []
         if path is not None:
-            problem = userdb_problem(path, db.path)
-            if problem:
-                raise Invalid("user database", f"The user database {path} {problem}.")
+            _require_usable(path, db.path)
             warnings = _userdb_warnings(name, path, user.database)
         elif user.database is not None:
             warnings = [

@@ -92,6 +92,16 @@ def test_lint_is_for_admins_only(sample_db: Database) -> None:
 # --- constructed problems ------------------------------------------------------------------------
 
 
+def test_a_user_database_that_is_the_master_itself(empty_path: Path, admin: Session) -> None:
+    """set_user_database refuses it; a row written by other tools must show in the lint."""
+    execute(
+        empty_path,
+        ("INSERT INTO users VALUES ('eve', ?, ?, NULL)", (PW, str(empty_path))),
+    )
+    finding = one(lint(Database(str(empty_path)), admin), "userdb-invalid", user="eve")
+    assert finding.severity == "error" and "is the master database itself" in finding.message
+
+
 @pytest.fixture
 def broken(empty_path: Path, userdb_path: Path) -> Database:
     users = [

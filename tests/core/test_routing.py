@@ -151,6 +151,34 @@ def test_store_reports_mailbox_state(empty_path: Path, userdb_path: Path, admin:
     assert any("cannot log in" in n for n in nopw.notes)
 
 
+def test_store_flags_what_set_user_database_refuses(
+    empty_path: Path, tmp_path: Path, admin: Session
+) -> None:
+    """The master itself and a mailbox smtpd cannot fill: smtpd starts, but neither works."""
+    strict = tmp_path / "strict.db3"
+    con = sqlite3.connect(strict)
+    con.execute(
+        "CREATE TABLE mailbox (mail_id INTEGER PRIMARY KEY, mail_user, mail_ident, "
+        "mail_envelopeto, mail_envelopefrom, mail_submission, mail_submitter, mail_proto, "
+        "mail_data, mail_flag TEXT NOT NULL)"
+    )
+    con.close()
+    db = build(
+        empty_path,
+        users=[("self", PW, str(empty_path)), ("strict", PW, str(strict))],
+        rules=[(1, "s@x", "store", "self"), (2, "t@x", "store", "strict")],
+    )
+    itself = trace_inbound(db, admin, "s@x").hops[0]
+    assert itself.mailbox.database_problem == (
+        "is the master database itself (a user database must be a separate file)"
+    )
+    assert f"The user database {empty_path} is the master database itself" in itself.notes[0]
+    assert not any("will not start" in n for n in itself.notes)
+    filled = trace_inbound(db, admin, "t@x").hops[0]
+    assert "requires mail_flag, which cmail-smtpd never fills" in filled.notes[0]
+    assert not any("will not start" in n for n in filled.notes)
+
+
 def test_handoff(empty_path: Path, admin: Session) -> None:
     db = build(
         empty_path,

@@ -610,20 +610,41 @@ def _bad_userdbs(tmp_path: Path, master: Path) -> dict[str, tuple[str, str]]:
     sqlite3.connect(empty).execute("CREATE TABLE other (x)").connection.close()
     narrow = tmp_path / "narrow.db3"
     sqlite3.connect(narrow).execute("CREATE TABLE mailbox (mail_id, mail_user)").connection.close()
+    zero = tmp_path / "zero.db3"
+    zero.write_bytes(b"")
+    strict = tmp_path / "strict.db3"
+    sqlite3.connect(strict).execute(
+        "CREATE TABLE mailbox (mail_id INTEGER PRIMARY KEY, mail_user, mail_ident, "
+        "mail_envelopeto, mail_envelopefrom, mail_submission, mail_submitter, mail_proto, "
+        "mail_data, mail_flag TEXT NOT NULL)"
+    ).connection.close()
     return {
-        "relative": ("userdb.db3", "absolute"),
-        "missing": (str(tmp_path / "missing.db3"), "does not exist"),
-        "directory": (str(tmp_path), "not a regular file"),
+        "relative": ("userdb.db3", "must be an absolute path"),
+        "missing": (str(tmp_path / "missing.db3"), "does not exist; cmail-smtpd would refuse"),
+        "directory": (str(tmp_path), "is a directory"),
         "text": (str(text), "not an SQLite database"),
+        "empty": (str(zero), "is empty, so it has no mailbox table"),
         "no mailbox": (str(empty), "no mailbox table"),
         "narrow": (str(narrow), "without mail_ident"),
         "master": (str(master), "master database itself"),
+        "not null": (str(strict), "requires mail_flag, which cmail-smtpd never fills"),
     }
 
 
-@pytest.mark.parametrize(
-    "case", ["relative", "missing", "directory", "text", "no mailbox", "narrow", "master"]
+BAD_USERDBS = (
+    "relative",
+    "missing",
+    "directory",
+    "text",
+    "empty",
+    "no mailbox",
+    "narrow",
+    "master",
+    "not null",
 )
+
+
+@pytest.mark.parametrize("case", BAD_USERDBS)
 def test_unusable_user_database_is_refused_with_the_reason(
     sample_db: Database, sample_path: Path, admin: Session, tmp_path: Path, case
 ):

@@ -10,11 +10,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from core import userdb
 from core.access import PERMISSIONS
 from core.passwords import AuthdataState
 from core.services.lint.model import ERROR, INFO, WARNING, Finding
 from core.services.lint.shadow import _Rule
-from core.services.routing import userdb_problem
 from core.validation import (
     INBOUND_ROUTERS,
     OUTBOUND_ROUTERS,
@@ -250,18 +250,23 @@ def sending_findings(
         )
 
 
-def userdb_findings(path: str, names: list[str]) -> Iterator[Finding]:
-    """A user database shared by `names` (sorted): checked on disk, as cmail-smtpd opens it."""
+def userdb_findings(path: str, names: list[str], master: str | None = None) -> Iterator[Finding]:
+    """A user database shared by `names` (sorted): checked on disk, as cmail-smtpd opens it, by
+    the rules set_user_database refuses (`master`: the master's path, which it must not be)."""
     owners = ", ".join(names)
-    problem = userdb_problem(path)
+    problem = userdb.problem(path, master)
     relative = not os.path.isabs(path)
     if problem:
         where = " (a relative path, found from the daemons' working directory)" * relative
+        tail = (
+            ": cmail-smtpd will not start, and POP logins of its users leave stale locks"
+            if problem.stops_smtpd
+            else ""
+        )
         yield Finding(
             "userdb-invalid",
             ERROR,
-            f"The user database {path!r}{where} of {owners} {problem}: cmail-smtpd will not "
-            "start, and POP logins of its users leave stale locks.",
+            f"The user database {path!r}{where} of {owners} {problem}{tail}.",
             user=names[0],
         )
     elif relative:

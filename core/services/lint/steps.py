@@ -381,7 +381,7 @@ class _Scan:
     def _homes(self) -> Iterator[LintBatch]:
         findings: list[Finding] = []
         for path, names in self.scratch.homes():
-            findings += checks.userdb_findings(path, names)
+            findings += checks.userdb_findings(path, names, self.db.path)
         yield self._batch(findings, "user databases", 0, None)
 
     def _shared_logins(self) -> Iterator[LintBatch]:
