@@ -799,6 +799,55 @@ def delete_rule(db: Database, session: Session, order: int | str) -> Change:
     return Change(message, (*warnings, *analysis.sentences()), analysis.data(rule))
 
 
+def settle_store_rules(
+    scope: Scope, user: str, to: str | None
+) -> tuple[list[AddressRule], list[str]]:
+    """Inside the write unit that deletes `user`: its store rules are deleted (`to` None) or
+    made to store into `to`, and their warnings. Each rule is checked as deleting or changing
+    it alone would be, all before the first write, so one refusal leaves every rule as it was.
+    The caller tells the side index (rule_index.rules_changed) once the unit has committed."""
+    rules = _rules(
+        _select()
+        .where(Address.router == "store", Address.route == user)
+        .order_by(Address.order.desc())
+    )
+    warnings: list[str] = []
+    if to is not None:
+        to = validation.inbound_route("store", to)
+        if to == user:
+            raise Invalid(
+                "store rules",
+                f"The store rules of {user} cannot go to {user}, the user being deleted.",
+            )
+        _require_store_target(scope, "store", to)
+    for rule in rules:
+        _require_write(scope, rule, "delete" if to is None else "change")
+    if to is not None:
+        warnings += _check_store_target(str(to))
+        warnings += _gained_senders(str(to), rules)
+    orders = [rule.order for rule in rules]
+    for start in range(0, len(orders), IN_BATCH):
+        chosen = Address.order.in_(orders[start : start + IN_BATCH])
+        if to is None:
+            Address.delete().where(chosen).execute()
+        else:
+            Address.update({Address.route: to}).where(chosen).execute()
+    return rules, warnings
+
+
+def _gained_senders(user: str, rules: list[AddressRule]) -> list[str]:
+    """A `defined` sender may send from the addresses of its store rules: new ones widen it."""
+    if (
+        not rules
+        or not Smtpd.select().where((Smtpd.user == user) & (Smtpd.router == "defined")).exists()
+    ):
+        return []
+    return [
+        f"{user} sends with the defined router: {user} may now also send from "
+        f"{', '.join(rule.expression for rule in rules)}."
+    ]
+
+
 def _move(scope: Scope, rule: AddressRule, new_order: int) -> Change:
     """Move inside an open write unit: rights, a free target, then one UPDATE."""
     _require_write(scope, rule, "move")

@@ -29,6 +29,7 @@ from core.models import (
     User,
 )
 from core.records import Change, Page, as_dict
+from core.services import addresses
 from core.services.common import (
     Ranges,
     by_names,
@@ -656,8 +657,11 @@ def _route_list(routes: tuple[StoreRoute, ...]) -> str:
     return ", ".join(f"{r.order} {r.expression}" for r in routes)
 
 
-def delete_summary(preview: DeletePreview, *, done: bool = True) -> tuple[str, tuple[str, ...]]:
-    """The sentence and warnings that describe a deletion, done or (for a preview) to come."""
+def delete_summary(
+    preview: DeletePreview, *, done: bool = True, store_rules: StoreRules = None
+) -> tuple[str, tuple[str, ...]]:
+    """The sentence and warnings that describe a deletion, done or (for a preview) to come;
+    `store_rules`: what became of the user's store rules (None: they were left dangling)."""
     parts = _cascade_parts(preview)
     if done:
         message = f"User {preview.name} deleted" + (
@@ -671,28 +675,65 @@ def delete_summary(preview: DeletePreview, *, done: bool = True) -> tuple[str, t
         verb = "No longer" if done else "Would no longer be"
         message += f" {verb} an alias of {preview.name}: {', '.join(preview.aliased_by)}."
     warnings = list(preview.notes)
-    if preview.dangling_routes:
+    routes = _route_list(preview.dangling_routes)
+    if preview.dangling_routes and store_rules is not None:
+        if store_rules.to is None:
+            message += f" Its store rules were deleted too: {routes}."
+        else:
+            message += f" Its store rules now store to {store_rules.to}: {routes}."
+    elif preview.dangling_routes:
         state = "now dangle" if done else "would dangle"
         warnings.append(
-            f"These store routes name {preview.name} and {state} (mail to them gets "
-            f"554): {_route_list(preview.dangling_routes)}."
+            f"These store routes name {preview.name} and {state} (mail to them gets 554): {routes}."
         )
     return message, tuple(warnings)
 
 
-def delete_user(db: Database, session: Session, name: str) -> Change:
-    """Delete a user; the database cascades its rows (§1.3). Store routes are not cascaded and
-    are reported, not changed."""
+@dataclass(frozen=True)
+class SettledRules:
+    """What a deletion does with the user's store rules: delete them (`to` None), or make them
+    store into the user `to`."""
+
+    to: str | None = None
+
+
+StoreRules = SettledRules | None  # None: leave them dangling, as cmail-admin-user does
+
+
+def _settled(store_rules: StoreRules, routes: tuple[StoreRoute, ...]) -> dict | None:
+    if store_rules is None or not routes:
+        return None
+    orders = [route.order for route in routes]
+    if store_rules.to is None:
+        return {"store_rules_deleted": orders}
+    return {"store_rules_moved": orders, "to": store_rules.to}
+
+
+def delete_user(
+    db: Database, session: Session, name: str, *, store_rules: StoreRules = None
+) -> Change:
+    """Delete a user; the database cascades its rows (§1.3). Store rules naming it are not
+    cascaded: left as they are (reported), or with `store_rules` deleted or moved to another
+    user in the same unit, each one only if the actor may change that rule."""
     with db.write(target=name):
         scope = load_scope(session)
         scope.require(scope.may_manage_user(name), f"delete {name}")
         scope.require(not scope.is_self(name), "delete your own account")
         preview = _preview(name)
         require_other_admin(name, f"deleting {name}")
-        audit.note(before={"login": _login(require_user(name).authdata), **as_dict(preview)})
+        warnings: list[str] = []
+        if store_rules is not None:
+            _, warnings = addresses.settle_store_rules(scope, name, store_rules.to)
+        audit.note(
+            before={"login": _login(require_user(name).authdata), **as_dict(preview)},
+            after=_settled(store_rules, preview.dangling_routes),
+        )
         User.delete().where(User.name == name).execute()
-    message, warnings = delete_summary(preview)
-    return Change(message, warnings, {"user": name, "cascaded": preview})
+    if store_rules is not None and preview.dangling_routes:
+        rule_index.rules_changed(db)
+    message, notes = delete_summary(preview, store_rules=store_rules)
+    data = {"user": name, "cascaded": preview, "store_rules": store_rules}
+    return Change(message, (*notes, *warnings), data)
 
 
 # --- passwords --------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +43,16 @@ def rows(path: Path, sql: str, *params: object) -> list[tuple]:
     connection = sqlite3.connect(path)
     try:
         return connection.execute(sql, params).fetchall()
+    finally:
+        connection.close()
+
+
+def write(path: Path, sql: str) -> None:
+    """A change made behind the console's back, as cmail-admin or a daemon would."""
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            connection.execute(sql)
     finally:
         connection.close()
 
@@ -422,6 +433,67 @@ def test_delete_cascades_and_reports_dangling_routes(
     assert rows(sample_path, "SELECT user_alias FROM users WHERE user_name='cdbev'") == [(None,)]
     # Store routes are not foreign keys: they stay, as reported.
     assert rows(sample_path, "SELECT count(*) FROM addresses WHERE address_route='cbdev'") == [(2,)]
+
+
+def test_delete_with_its_store_rules(sample_db: Database, sample_path: Path, admin: Session):
+    change = users.delete_user(sample_db, admin, "cbdev", store_rules=users.SettledRules())
+    assert "Its store rules were deleted too: 201 cbdev@kitinfo.de, 2 %@cbcdn.com." in (
+        change.message
+    )
+    assert not any("dangle" in w for w in change.warnings)
+    assert rows(sample_path, "SELECT count(*) FROM addresses WHERE address_order IN (201, 2)") == [
+        (0,)
+    ]
+    entry = sample_db.audit.entries(limit=1).rows[0]
+    assert entry.after == {"store_rules_deleted": [201, 2]}
+
+
+def test_delete_moving_its_store_rules_to_another_user(
+    sample_db: Database, sample_path: Path, admin: Session
+):
+    change = users.delete_user(sample_db, admin, "cbdev", store_rules=users.SettledRules("mpease"))
+    assert "Its store rules now store to mpease: 201 cbdev@kitinfo.de, 2 %@cbcdn.com." in (
+        change.message
+    )
+    moved = "SELECT address_route FROM addresses WHERE address_order IN (201, 2)"
+    assert rows(sample_path, moved) == [("mpease",), ("mpease",)]
+
+
+@pytest.mark.parametrize(
+    ("to", "error", "sentence"),
+    [
+        ("nobody", Invalid, "there is no user 'nobody'"),
+        ("Mpease", Invalid, "did you mean 'mpease'"),
+        ("cbdev", Invalid, "cannot go to cbdev, the user being deleted"),
+        ("", Invalid, "store"),
+    ],
+)
+def test_delete_refuses_a_bad_store_rule_target_and_changes_nothing(
+    sample_db: Database, sample_path: Path, admin: Session, to: str, error: type, sentence: str
+):
+    before = file_digest(sample_path)
+    with pytest.raises(error, match=re.escape(sentence)):
+        users.delete_user(sample_db, admin, "cbdev", store_rules=users.SettledRules(to))
+    assert file_digest(sample_path) == before
+
+
+def test_a_delegate_settles_store_rules_inside_its_expressions_only(
+    sample_db: Database, sample_path: Path, admin: Session, roles: dict[str, Session]
+):
+    """Rule by rule, as deleting each alone would be checked: one rule outside the delegate's
+    expressions refuses the whole deletion, and nothing changes."""
+    rights.add_delegated_expression(sample_db, admin, "boss", "%@boss.example")
+    users.set_alias(sample_db, admin, "a1", None)
+    write(sample_path, "INSERT INTO addresses VALUES ('a1@boss.example', 300, 'store', 'a1')")
+    write(sample_path, "INSERT INTO addresses VALUES ('a1@else.example', 301, 'store', 'a1')")
+    before = file_digest(sample_path)
+    with pytest.raises(Denied, match="rule 301"):
+        users.delete_user(sample_db, roles["delegate"], "a1", store_rules=users.SettledRules())
+    assert file_digest(sample_path) == before
+    write(sample_path, "DELETE FROM addresses WHERE address_order = 301")
+    users.delete_user(sample_db, roles["delegate"], "a1", store_rules=users.SettledRules())
+    left = "SELECT count(*) FROM addresses WHERE address_route = 'a1'"
+    assert rows(sample_path, left) == [(0,)]
 
 
 def test_delete_refusals_leave_database_unchanged(

@@ -287,12 +287,20 @@ class Oracle:
     def _users_delete_preview(self, name: str) -> Verdict:
         return self._user_verdict(self.acts_on(name), name, "deletion preview: may delete")
 
-    def _users_delete_user(self, name: str) -> Verdict:
+    def _users_delete_user(
+        self, name: str, *, store_rules: tuple[str, ...] | None = None
+    ) -> Verdict:
+        """`store_rules`: ("delete",) or ("to", user): the user's store rules go with it, each
+        only where the actor may write that rule (and store into `user`)."""
         if self.me(name):
             return Verdict(False, "nobody deletes themselves")
-        return self._user_verdict(
-            self.acts_on(name), name, "delete", protected=self.last_admin(name)
-        )
+        allowed = self.acts_on(name)
+        if store_rules is not None:
+            rules = [r for r in self.world.rules if r.router == "store" and r.route == name]
+            allowed = allowed and all(self._writes(r) for r in rules)
+            if store_rules[0] == "to":
+                allowed = allowed and self.may_store_to(store_rules[1])
+        return self._user_verdict(allowed, name, "delete", protected=self.last_admin(name))
 
     def _users_set_password(
         self, name: str, password: str | None, *, current: str | None

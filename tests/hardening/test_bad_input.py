@@ -455,13 +455,27 @@ def test_rename_user(world: World, who: Session, old, new) -> None:
 
 
 @CHEAP
-@given(who=sessions(), name=user_names())
-def test_delete_user(world: World, who: Session, name) -> None:
+@given(
+    who=sessions(),
+    name=user_names(),
+    store_rules=st.one_of(st.none(), st.builds(users.SettledRules, st.none() | user_names())),
+)
+@example(who=ADMIN, name="bob", store_rules=users.SettledRules("carol"))
+@example(who=ADMIN, name="bob", store_rules=users.SettledRules())
+def test_delete_user(world: World, who: Session, name, store_rules) -> None:
     world.fresh()
-    result = world.call(users.delete_user, who, name)
+    routes = (
+        "SELECT address_order FROM addresses WHERE address_router = 'store' AND address_route = ?"
+    )
+    orders = sorted(order for (order,) in world.query(routes, name))
+    result = world.call(users.delete_user, who, name, store_rules=store_rules)
     if isinstance(result, CmailError):
         return
     assert user_row(world, name) is None
+    if store_rules is not None and store_rules.to is not None:
+        assert sorted(order for (order,) in world.query(routes, store_rules.to)) >= orders
+    if store_rules is not None:
+        assert world.query(routes, name) == []
 
 
 # --- rights -------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from itertools import product
 from pathlib import Path
@@ -305,6 +305,16 @@ def _set_password(k: Pick) -> Call:
     return Call("users.set_password", (name, password), _kw(current=current))
 
 
+def _delete_user(k: Pick) -> Call:
+    """Half the time a managed user without rights that store rules route to: where a
+    delegate's right to take those rules along is decided rule by rule."""
+    routes = {r.route for r in k.world.rules if r.router == "store"}
+    stored = sorted(n for n in routes & set(k.managed) if not k.world.held(str(n)))
+    name = k.choice(stored) if stored and k.rnd.random() < 0.5 else k.name()
+    store_rules = k.choice((None, None, ("delete",), ("to", k.name())))
+    return Call("users.delete_user", (name,), _kw(store_rules=store_rules))
+
+
 def _pair(k: Pick, rows: tuple[tuple[str, str], ...], other: Callable[[], str]) -> tuple[str, str]:
     """An existing delegation row, or a made-up one."""
     if rows and k.rnd.random() < 0.6:
@@ -338,7 +348,7 @@ BUILDERS: list[tuple[int, Builder]] = [
         ),
     ),
     (1, lambda k: Call("users.delete_preview", (k.name(),))),
-    (4, lambda k: Call("users.delete_user", (k.name(),))),
+    (4, _delete_user),
     (3, _set_password),
     (3, lambda k: Call("users.revoke_login", (k.name(),))),
     (1, lambda k: Call("users.set_alias", (k.name(), k.choice((None, k.name()))))),
@@ -530,6 +540,9 @@ def invoke(bench: Bench, session: Session, call: Call) -> Any:
         kwargs["limit"] = 1000
     if call.name == "audit.list_entries":
         kwargs["limit"] = 5
+    if call.name == "users.delete_user" and kwargs.get("store_rules") is not None:
+        rules = kwargs["store_rules"]
+        kwargs["store_rules"] = users.SettledRules(rules[1] if rules[0] == "to" else None)
     result = getattr(MODULES[module], function)(bench.db, session, *call.args, **kwargs)
     if call.name == "users.user_lines":
         return [line for chunk in result for line in chunk]  # its checks run as it is read
@@ -754,6 +767,44 @@ def test_every_service_call_is_tried_and_judged() -> None:
     calls = service_calls() - {"lint.scan"}
     assert calls - tried == set()
     assert {c for c in calls if not hasattr(Oracle, "_" + c.replace(".", "_"))} == set()
+
+
+# A delegate deleting a user takes its store rules along only where it may write each one; the
+# random databases rarely hold a delegated user with store rules, so the case is pinned here.
+SETTLE = World(
+    accounts=(
+        Account("ada", "ok", "pw-ada"),
+        Account("bob", "ok", "pw-bob"),
+        Account("fay", "ok", "pw-fay"),
+    ),
+    rights=(("ada", "admin"), ("fay", "delegate")),
+    manages=(("fay", "bob"),),
+    patterns=(("fay", "b%"),),
+    rules=(Rule(5, "b@x", "store", "bob"), Rule(9, "a@x", "store", "bob")),
+    smtpd=(),
+    popd=(),
+    mails=(),
+)
+INSIDE = replace(SETTLE, rules=SETTLE.rules[:1])
+
+
+@pytest.mark.parametrize(
+    ("world", "store_rules", "verdict", "outcome"),
+    [
+        (SETTLE, None, "allow", "ok"),
+        (SETTLE, ("delete",), "deny", "Denied"),
+        (SETTLE, ("to", "fay"), "deny", "Denied"),
+        (INSIDE, ("delete",), "allow", "ok"),
+        (INSIDE, ("to", "fay"), "allow", "ok"),
+        (INSIDE, ("to", "ada"), "deny", "Denied"),
+    ],
+)
+def test_a_delegate_takes_store_rules_along_rule_by_rule(
+    fast_dir: str, world: World, store_rules: tuple[str, ...] | None, verdict: str, outcome: str
+) -> None:
+    call = Call("users.delete_user", ("bob",), _kw(store_rules=store_rules))
+    result = run_call(Bench(fast_dir), world, template(world), "fay", call)
+    assert (result.verdict, result.outcome, result.problems) == (verdict, outcome, ())
 
 
 # --- the oracle's own building blocks, against ground truth ---------------------------------------
