@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from cli.context import Context, arity
+from cli.context import Context, arity, split_options
 from cli.output import printable
 from core.audit import Entry
 from core.errors import Invalid
@@ -28,23 +28,9 @@ PAGE = 1000
 
 
 def _options(args: list[str]) -> tuple[list[str], str | None, int | None]:
-    """`--user` and `--limit` may stand anywhere after `audit`, like cmail-admin's options."""
-    rest: list[str] = []
-    user: str | None = None
-    limit: int | None = None
-    tokens = iter(args)
-    for token in tokens:
-        if token in ("--user", "--limit"):
-            value = next(tokens, None)
-            if value is None:
-                raise Invalid("arguments", f"The option {token} needs a value.")
-            if token == "--user":
-                user = value
-            else:
-                limit = _limit(value)
-        else:
-            rest.append(token)
-    return rest, user, limit
+    rest, values, _ = split_options(args, {"--user": "a user name", "--limit": "a number"})
+    limit = values.get("--limit")
+    return rest, values.get("--user"), None if limit is None else _limit(limit)
 
 
 def _limit(value: str) -> int:

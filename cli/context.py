@@ -76,6 +76,29 @@ def all_rows(fetch: Callable[..., Page[Any]], **kwargs: Any) -> Iterator[Any]:
         cursor = page.cursor
 
 
+def split_options(
+    args: list[str], valued: dict[str, str], flags: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, str], set[str]]:
+    """A verb's own options, anywhere after the verb as cmail-admin's are: the other words,
+    the values given, the flags given. `valued` maps each option that takes a value to what
+    that value is, for the refusal when it is missing."""
+    rest: list[str] = []
+    values: dict[str, str] = {}
+    given: set[str] = set()
+    tokens = iter(args)
+    for token in tokens:
+        if token in valued:
+            value = next(tokens, None)
+            if value is None:
+                raise Invalid("arguments", f"The option {token} needs {valued[token]}.")
+            values[token] = value
+        elif token in flags:
+            given.add(token)
+        else:
+            rest.append(token)
+    return rest, values, given
+
+
 def arity(args: list[str], low: int, high: int, usage: str) -> None:
     if not low <= len(args) <= high:
         raise Invalid("arguments", f"Wrong number of arguments; usage: {usage}")

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from cli.context import Context, arity
+from cli.context import Context, arity, split_options
 from cli.output import printable
-from core.errors import Invalid
 from core.services import lint as lint_service
 from core.services import routing
 from core.services.routing import Hop, InboundTrace, OutboundTrace, Rule
@@ -28,25 +27,10 @@ LINT_USAGE = "lint"
 # --- address trace ------------------------------------------------------------------------------
 
 
-def _split_from(args: list[str]) -> tuple[list[str], str | None]:
-    """`--from SENDER` may stand anywhere after the verb, like cmail-admin's options."""
-    rest: list[str] = []
-    sender = None
-    tokens = iter(args)
-    for token in tokens:
-        if token == "--from":
-            sender = next(tokens, None)
-            if sender is None:
-                raise Invalid("arguments", "The option --from needs a sender address.")
-        else:
-            rest.append(token)
-    return rest, sender
-
-
 def address_trace(ctx: Context, args: list[str]) -> int:
-    rest, sender = _split_from(args)
+    rest, values, _ = split_options(args, {"--from": "a sender address"})
     arity(rest, 1, 1, ADDRESS_TRACE_USAGE)
-    trace = routing.trace_inbound(ctx.db, ctx.session, rest[0], sender)
+    trace = routing.trace_inbound(ctx.db, ctx.session, rest[0], values.get("--from"))
     if ctx.json:
         ctx.emit(inbound_json(trace))
     else:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 
-from cli.context import Context, all_rows, arity
+from cli.context import Context, all_rows, arity, split_options
 from cli.main import PASSWORD_ENV
 from cli.output import printable, table
+from core.errors import Invalid
 from core.services import users
 
 USAGE = """user list [filter]              list users (filter: LIKE pattern on the name)
@@ -17,7 +18,9 @@ user passwd <user> [password]   the same as password
 user revoke <user>              disable a user's login
 user alias <user> [target]      make user an alias of target (no target, or the user: clear)
 user userdb <user> [path]       store the user's mail in a user database (no path: clear)
-user delete <user>              delete a user and everything that cascades with it
+user delete <user>              delete a user and everything that cascades with it; its store
+  [--delete-store-rules]        rules stay (mail to them gets 554) unless deleted with it,
+  [--store-rules-to <user>]     or made to store to another user
 user delete-preview <user>      show what deleting a user would take with it
 user rename <old> <new>         rename a user and retarget its store routes
 user show <user>                everything about one user"""
@@ -88,9 +91,26 @@ def userdb(ctx: Context, args: list[str]) -> int:
     return ctx.report(users.set_user_database(ctx.db, ctx.session, args[0], path))
 
 
+DELETE_USAGE = "user delete <user> [--delete-store-rules | --store-rules-to <user>]"
+
+
 def delete(ctx: Context, args: list[str]) -> int:
-    arity(args, 1, 1, "user delete <user>")
-    return ctx.report(users.delete_user(ctx.db, ctx.session, args[0]))
+    rest, values, flags = split_options(
+        args, {"--store-rules-to": "a user name"}, ("--delete-store-rules",)
+    )
+    arity(rest, 1, 1, DELETE_USAGE)
+    store_rules = None
+    if "--delete-store-rules" in flags and "--store-rules-to" in values:
+        raise Invalid(
+            "store rules",
+            "Either delete the store rules (--delete-store-rules) or move them to another user "
+            "(--store-rules-to), not both.",
+        )
+    if "--delete-store-rules" in flags:
+        store_rules = users.SettledRules()
+    elif "--store-rules-to" in values:
+        store_rules = users.SettledRules(values["--store-rules-to"])
+    return ctx.report(users.delete_user(ctx.db, ctx.session, rest[0], store_rules=store_rules))
 
 
 def delete_preview(ctx: Context, args: list[str]) -> int:

@@ -705,8 +705,8 @@ def _settled(store_rules: StoreRules, routes: tuple[StoreRoute, ...]) -> dict | 
         return None
     orders = [route.order for route in routes]
     if store_rules.to is None:
-        return {"store_rules_deleted": orders}
-    return {"store_rules_moved": orders, "to": store_rules.to}
+        return {"deleted": orders}
+    return {"moved": orders, "to": store_rules.to}
 
 
 def delete_user(
@@ -722,17 +722,18 @@ def delete_user(
         preview = _preview(name)
         require_other_admin(name, f"deleting {name}")
         warnings: list[str] = []
+        settled = _settled(store_rules, preview.dangling_routes)
         if store_rules is not None:
             _, warnings = addresses.settle_store_rules(scope, name, store_rules.to)
         audit.note(
             before={"login": _login(require_user(name).authdata), **as_dict(preview)},
-            after=_settled(store_rules, preview.dangling_routes),
+            after={"store_rules": settled} if settled else None,
         )
         User.delete().where(User.name == name).execute()
     if store_rules is not None and preview.dangling_routes:
         rule_index.rules_changed(db)
     message, notes = delete_summary(preview, store_rules=store_rules)
-    data = {"user": name, "cascaded": preview, "store_rules": store_rules}
+    data = {"user": name, "cascaded": preview, "store_rules": settled}
     return Change(message, (*notes, *warnings), data)
 
 

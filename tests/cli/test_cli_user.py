@@ -220,6 +220,38 @@ def test_delete_prints_what_cascaded(sample_path: Path) -> None:
     assert sql(sample_path, "SELECT count(*) FROM users WHERE user_name='cbdev'") == [(0,)]
 
 
+def test_delete_takes_the_store_rules_along(sample_path: Path) -> None:
+    code, out, err = cli("-d", str(sample_path), "user", "delete", "--delete-store-rules", "cbdev")
+    assert code == 0 and "Its store rules were deleted too: 201 cbdev@kitinfo.de" in out
+    assert "dangle" not in err
+    assert sql(sample_path, "SELECT count(*) FROM addresses WHERE address_route='cbdev'") == [(0,)]
+
+
+def test_delete_moves_the_store_rules_to_another_user(sample_path: Path) -> None:
+    argv = ("-d", str(sample_path), "--json", "user", "delete", "cbdev")
+    code, out, _ = cli(*argv, "--store-rules-to", "mpease")
+    assert code == 0 and json.loads(out)["store_rules"] == {"moved": [201, 2], "to": "mpease"}
+    moved = "SELECT address_route FROM addresses WHERE address_order IN (2, 201)"
+    assert sql(sample_path, moved) == [("mpease",), ("mpease",)]
+
+
+@pytest.mark.parametrize(
+    ("options", "sentence"),
+    [
+        (("--delete-store-rules", "--store-rules-to", "mpease"), "not both"),
+        (("--store-rules-to",), "The option --store-rules-to needs a user name."),
+        (("--store-rules-to", "nobody"), "there is no user 'nobody'"),
+    ],
+)
+def test_delete_refuses_unclear_store_rule_options(
+    sample_path: Path, options: tuple[str, ...], sentence: str
+) -> None:
+    before = file_digest(sample_path)
+    code, out, err = cli("-d", str(sample_path), "user", "delete", "cbdev", *options)
+    assert code != 0 and out == "" and sentence in err
+    assert file_digest(sample_path) == before
+
+
 def test_delete_preview_changes_nothing(sample_path: Path) -> None:
     before = file_digest(sample_path)
     code, out, _ = cli("-d", str(sample_path), "user", "delete-preview", "cbdev")

@@ -445,7 +445,7 @@ def test_delete_with_its_store_rules(sample_db: Database, sample_path: Path, adm
         (0,)
     ]
     entry = sample_db.audit.entries(limit=1).rows[0]
-    assert entry.after == {"store_rules_deleted": [201, 2]}
+    assert entry.after == {"store_rules": {"deleted": [201, 2]}}
 
 
 def test_delete_moving_its_store_rules_to_another_user(
