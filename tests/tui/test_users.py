@@ -408,6 +408,54 @@ async def test_delete_confirm_lists_what_cascades_and_what_dangles(
         assert any("now dangle" in m for m in messages(app))
 
 
+STORE_RULES_OF_MPEASE = "SELECT address_route FROM addresses WHERE address_order IN (100, 203)"
+
+
+async def test_delete_takes_the_store_rules_along(console, session_for, console_path):
+    app = console(session=session_for("cbdev"))
+    async with app.run_test() as pilot:
+        screen = await open_users(app, pilot)
+        await select(pilot, screen, "mpease")
+        await act(pilot, "d")
+        await settle(pilot)
+        buttons = [str(b.label) for b in app.screen.query("Button")]
+        assert buttons == ["No", "Delete", "Delete with its store rules", "Move its store rules…"]
+        await act(pilot, "r")
+        await settle(pilot)
+        assert not user_exists(console_path, "mpease")
+        assert rows(console_path, STORE_RULES_OF_MPEASE) == []
+        assert any("Its store rules were deleted too" in m for m in messages(app))
+
+
+async def test_delete_moves_the_store_rules_to_another_user(console, session_for, console_path):
+    app = console(session=session_for("cbdev"))
+    async with app.run_test() as pilot:
+        screen = await open_users(app, pilot)
+        await select(pilot, screen, "mpease")
+        await act(pilot, "d")
+        await settle(pilot)
+        await act(pilot, "m", T("nobody"), "enter")
+        await settle(pilot)
+        assert user_exists(console_path, "mpease")  # refused: no user nobody
+        assert any("there is no user 'nobody'" in m for m in messages(app))
+        await act(pilot, "d")
+        await settle(pilot)
+        await act(pilot, "m", T("kitinfo"), "enter")
+        await settle(pilot)
+        assert not user_exists(console_path, "mpease")
+        assert rows(console_path, STORE_RULES_OF_MPEASE) == [("kitinfo",), ("kitinfo",)]
+
+
+async def test_a_user_without_store_rules_is_asked_yes_or_no(console, session_for):
+    app = console(session=session_for("cbdev"))
+    async with app.run_test() as pilot:
+        screen = await open_users(app, pilot)
+        await select(pilot, screen, "foo")
+        await act(pilot, "d")
+        await settle(pilot)
+        assert [str(b.label) for b in app.screen.query("Button")] == ["No", "Delete"]
+
+
 @pytest.mark.parametrize("answer", ["escape", "enter"])  # enter presses the focused No
 async def test_declining_a_delete_changes_nothing(console, session_for, console_path, answer):
     app = console(session=session_for("cbdev"))

@@ -45,6 +45,7 @@ from tui.screens.user_forms import (
 from tui.text import printable, safe
 from tui.widgets.confirm import ConfirmModal
 from tui.widgets.paged_table import Column, Fetch, PagedTable
+from tui.widgets.prompt import PromptModal
 from tui.widgets.status_bar import StatusBar
 
 YES, NO = "yes", "no"
@@ -81,6 +82,10 @@ def revoke_lines(name: str) -> list[str]:
         f"Its mail, addresses and other rows stay; set a password (p) to give {name} a login "
         "again.",
     ]
+
+
+# What may become of the store rules naming a user being deleted, besides staying as they are.
+STORE_RULE_ANSWERS = (("r", "Delete with its store rules"), ("m", "Move its store rules…"))
 
 
 def delete_lines(preview: DeletePreview) -> list[str]:
@@ -413,10 +418,34 @@ class UsersScreen(ModuleScreen):
         self.attempt(partial(users.delete_preview, self.db, self.session, name), self._ask_delete)
 
     def _ask_delete(self, preview: DeletePreview) -> None:
+        """With store rules naming the user, they may go with it: deleted, or moved."""
+        more = STORE_RULE_ANSWERS if preview.dangling_routes else ()
         self.app.push_screen(
-            ConfirmModal(f"Delete the user {preview.name}?", delete_lines(preview), yes="Delete"),
-            partial(self._confirmed, users.delete_user, preview.name),
+            ConfirmModal(
+                f"Delete the user {preview.name}?", delete_lines(preview), yes="Delete", more=more
+            ),
+            partial(self._delete_answered, preview.name),
         )
+
+    def _delete_answered(self, name: str, answer: bool | str | None) -> None:
+        if answer == "m":
+            self.app.push_screen(
+                PromptModal(
+                    f"Delete {name} and move its store rules",
+                    f"The store rules of {name} will store into the mailbox of this user:",
+                    placeholder="user name (exact case)",
+                ),
+                lambda to: self._delete(name, users.SettledRules(to)) if to else None,
+            )
+        elif answer == "r":
+            self._delete(name, users.SettledRules())
+        elif answer is True:
+            self._delete(name, None)
+
+    @work(thread=True, exclusive=True, group="users-write", exit_on_error=False)
+    def _delete(self, name: str, store_rules: users.StoreRules) -> None:
+        delete = partial(users.delete_user, store_rules=store_rules)
+        self.attempt(partial(delete, self.db, self.session, name), self._written)
 
     def action_alias(self) -> None:
         user = self.table.selected
