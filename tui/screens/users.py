@@ -137,8 +137,10 @@ class UsersScreen(ModuleScreen):
         "The users of this mail server. Login says whether a password is set; the line under "
         "the list tells whether it is malformed or shared with another user. Addresses counts "
         "the store rules delivering to the user, Mails the mails in the master mailbox. Enter "
-        "shows everything about the highlighted user. Delegates see and change only the users "
-        "they manage; rights and aliases are changed by admins."
+        "shows everything about the highlighted user. Deleting a user leaves the store rules "
+        "that name it unless you choose to delete them with it or move them to another user. "
+        "Delegates see and change only the users they manage; rights and aliases are changed "
+        "by admins."
     )
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {"add", "password", "revoke", "alias", "database", "rename", "delete"}
