@@ -411,13 +411,17 @@ async def test_delete_confirm_lists_what_cascades_and_what_dangles(
 STORE_RULES_OF_MPEASE = "SELECT address_route FROM addresses WHERE address_order IN (100, 203)"
 
 
+async def ask_to_delete(pilot: Pilot, name: str) -> None:
+    screen = await open_users(pilot.app, pilot)
+    await select(pilot, screen, name)
+    await act(pilot, "d")
+    await settle(pilot)
+
+
 async def test_delete_takes_the_store_rules_along(console, session_for, console_path):
     app = console(session=session_for("cbdev"))
     async with app.run_test() as pilot:
-        screen = await open_users(app, pilot)
-        await select(pilot, screen, "mpease")
-        await act(pilot, "d")
-        await settle(pilot)
+        await ask_to_delete(pilot, "mpease")
         buttons = [str(b.label) for b in app.screen.query("Button")]
         assert buttons == ["No", "Delete", "Delete with its store rules", "Move its store rules…"]
         await act(pilot, "r")
@@ -430,10 +434,7 @@ async def test_delete_takes_the_store_rules_along(console, session_for, console_
 async def test_delete_moves_the_store_rules_to_another_user(console, session_for, console_path):
     app = console(session=session_for("cbdev"))
     async with app.run_test() as pilot:
-        screen = await open_users(app, pilot)
-        await select(pilot, screen, "mpease")
-        await act(pilot, "d")
-        await settle(pilot)
+        await ask_to_delete(pilot, "mpease")
         await act(pilot, "m", T("nobody"), "enter")
         await settle(pilot)
         assert user_exists(console_path, "mpease")  # refused: no user nobody
@@ -449,10 +450,7 @@ async def test_delete_moves_the_store_rules_to_another_user(console, session_for
 async def test_a_user_without_store_rules_is_asked_yes_or_no(console, session_for):
     app = console(session=session_for("cbdev"))
     async with app.run_test() as pilot:
-        screen = await open_users(app, pilot)
-        await select(pilot, screen, "foo")
-        await act(pilot, "d")
-        await settle(pilot)
+        await ask_to_delete(pilot, "foo")
         assert [str(b.label) for b in app.screen.query("Button")] == ["No", "Delete"]
 
 
