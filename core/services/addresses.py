@@ -799,13 +799,11 @@ def delete_rule(db: Database, session: Session, order: int | str) -> Change:
     return Change(message, (*warnings, *analysis.sentences()), analysis.data(rule))
 
 
-def settle_store_rules(
-    scope: Scope, user: str, to: str | None
-) -> tuple[list[AddressRule], list[str]]:
+def settle_store_rules(scope: Scope, user: str, to: str | None) -> list[str]:
     """Inside the write unit that deletes `user`: its store rules are deleted (`to` None) or
-    made to store into `to`, and their warnings. Each rule is checked as deleting or changing
-    it alone would be, all before the first write, so one refusal leaves every rule as it was.
-    The caller tells the side index (rule_index.rules_changed) once the unit has committed."""
+    made to store into `to`; returns their warnings. Each rule is checked as deleting or
+    changing it alone would be, all before the first write, so one refusal leaves every rule
+    as it was. The caller tells the side index (rule_index.rules_changed) after the commit."""
     rules = _rules(
         _select()
         .where(Address.router == "store", Address.route == user)
@@ -813,18 +811,9 @@ def settle_store_rules(
     )
     warnings: list[str] = []
     if to is not None:
-        to = validation.inbound_route("store", to)
-        if to == user:
-            raise Invalid(
-                "store rules",
-                f"The store rules of {user} cannot go to {user}, the user being deleted.",
-            )
-        _require_store_target(scope, "store", to)
+        warnings = _store_target_for(scope, user, to, rules)
     for rule in rules:
         _require_write(scope, rule, "delete" if to is None else "change")
-    if to is not None:
-        warnings += _check_store_target(str(to))
-        warnings += _gained_senders(str(to), rules)
     orders = [rule.order for rule in rules]
     for start in range(0, len(orders), IN_BATCH):
         chosen = Address.order.in_(orders[start : start + IN_BATCH])
@@ -832,7 +821,18 @@ def settle_store_rules(
             Address.delete().where(chosen).execute()
         else:
             Address.update({Address.route: to}).where(chosen).execute()
-    return rules, warnings
+    return warnings
+
+
+def _store_target_for(scope: Scope, user: str, to: str, rules: list[AddressRule]) -> list[str]:
+    """The user that a deleted user's store rules move to: as a store route names it."""
+    validation.inbound_route("store", to)
+    if to == user:
+        raise Invalid(
+            "store rules", f"The store rules of {user} cannot go to {user}, the user being deleted."
+        )
+    _require_store_target(scope, "store", to)
+    return _check_store_target(to) + _gained_senders(to, rules)
 
 
 def _gained_senders(user: str, rules: list[AddressRule]) -> list[str]:

@@ -701,6 +701,7 @@ StoreRules = SettledRules | None  # None: leave them dangling, as cmail-admin-us
 
 
 def _settled(store_rules: StoreRules, routes: tuple[StoreRoute, ...]) -> dict | None:
+    """What became of the store rules, for the audit entry and the change's data."""
     if store_rules is None or not routes:
         return None
     orders = [route.order for route in routes]
@@ -724,7 +725,7 @@ def delete_user(
         warnings: list[str] = []
         settled = _settled(store_rules, preview.dangling_routes)
         if store_rules is not None:
-            _, warnings = addresses.settle_store_rules(scope, name, store_rules.to)
+            warnings = addresses.settle_store_rules(scope, name, store_rules.to)
         audit.note(
             before={"login": _login(require_user(name).authdata), **as_dict(preview)},
             after={"store_rules": settled} if settled else None,
