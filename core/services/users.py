@@ -658,7 +658,7 @@ def _route_list(routes: tuple[StoreRoute, ...]) -> str:
 
 
 def delete_summary(
-    preview: DeletePreview, *, done: bool = True, store_rules: StoreRules = None
+    preview: DeletePreview, *, done: bool = True, store_rules: SettledRules | None = None
 ) -> tuple[str, tuple[str, ...]]:
     """The sentence and warnings that describe a deletion, done or (for a preview) to come;
     `store_rules`: what became of the user's store rules (None: they were left dangling)."""
@@ -678,9 +678,10 @@ def delete_summary(
     routes = _route_list(preview.dangling_routes)
     if preview.dangling_routes and store_rules is not None:
         if store_rules.to is None:
-            message += f" Its store rules were deleted too: {routes}."
+            message += f" Its store rules {'were' if done else 'would be'} deleted too: {routes}."
         else:
-            message += f" Its store rules now store to {store_rules.to}: {routes}."
+            stores = "now store" if done else "would store"
+            message += f" Its store rules {stores} to {store_rules.to}: {routes}."
     elif preview.dangling_routes:
         state = "now dangle" if done else "would dangle"
         warnings.append(
@@ -692,15 +693,12 @@ def delete_summary(
 @dataclass(frozen=True)
 class SettledRules:
     """What a deletion does with the user's store rules: delete them (`to` None), or make them
-    store into the user `to`."""
+    store into the user `to`. Without one they are left dangling, as cmail-admin-user does."""
 
     to: str | None = None
 
 
-StoreRules = SettledRules | None  # None: leave them dangling, as cmail-admin-user does
-
-
-def _settled(store_rules: StoreRules, routes: tuple[StoreRoute, ...]) -> dict | None:
+def _settled(store_rules: SettledRules | None, routes: tuple[StoreRoute, ...]) -> dict | None:
     """What became of the store rules, for the audit entry and the change's data."""
     if store_rules is None or not routes:
         return None
@@ -711,7 +709,7 @@ def _settled(store_rules: StoreRules, routes: tuple[StoreRoute, ...]) -> dict | 
 
 
 def delete_user(
-    db: Database, session: Session, name: str, *, store_rules: StoreRules = None
+    db: Database, session: Session, name: str, *, store_rules: SettledRules | None = None
 ) -> Change:
     """Delete a user; the database cascades its rows (§1.3). Store rules naming it are not
     cascaded: left as they are (reported), or with `store_rules` deleted or moved to another

@@ -771,19 +771,11 @@ def test_every_service_call_is_tried_and_judged() -> None:
 
 # A delegate deleting a user takes its store rules along only where it may write each one; the
 # random databases rarely hold a delegated user with store rules, so the case is pinned here.
-SETTLE = World(
-    accounts=(
-        Account("ada", "ok", "pw-ada"),
-        Account("bob", "ok", "pw-bob"),
-        Account("fay", "ok", "pw-fay"),
-    ),
-    rights=(("ada", "admin"), ("fay", "delegate")),
+SETTLE = replace(
+    FOUND,
     manages=(("fay", "bob"),),
     patterns=(("fay", "b%"),),
     rules=(Rule(5, "b@x", "store", "bob"), Rule(9, "a@x", "store", "bob")),
-    smtpd=(),
-    popd=(),
-    mails=(),
 )
 INSIDE = replace(SETTLE, rules=SETTLE.rules[:1])
 

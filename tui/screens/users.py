@@ -444,10 +444,8 @@ class UsersScreen(ModuleScreen):
         elif answer is True:
             self._delete(name, None)
 
-    @work(thread=True, exclusive=True, group="users-write", exit_on_error=False)
-    def _delete(self, name: str, store_rules: users.StoreRules) -> None:
-        delete = partial(users.delete_user, store_rules=store_rules)
-        self.attempt(partial(delete, self.db, self.session, name), self._written)
+    def _delete(self, name: str, store_rules: users.SettledRules | None) -> None:
+        self._write(partial(users.delete_user, store_rules=store_rules), name)
 
     def action_alias(self) -> None:
         user = self.table.selected

@@ -250,7 +250,7 @@ def sending_findings(
         )
 
 
-def userdb_findings(path: str, names: list[str], master: str | None = None) -> Iterator[Finding]:
+def userdb_findings(path: str, names: list[str], master: str) -> Iterator[Finding]:
     """A user database shared by `names` (sorted): checked on disk, as cmail-smtpd opens it, by
     the rules set_user_database refuses (`master`: the master's path, which it must not be)."""
     owners = ", ".join(names)
